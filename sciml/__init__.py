@@ -1,0 +1,54 @@
+"""sciml: scientific machine learning for PDEs and inverse problems.
+
+One problem definition, every modern method: neural operators (FNO, DeepONet, MgNO, Galerkin
+Transformer, NIO), PINN variants, learned linear solvers and neural mesh movers, trained by one
+Trainer and answered by one Solver.
+
+Importing this package has no side effects: heavy dependencies (torch, pyvista, h5py, deepxde) are
+imported only when the part that needs them is used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_LAZY = {
+    "Grid": "sciml.fields",
+    "Field": "sciml.fields",
+    "relative_l2": "sciml.fields",
+    "Problem": "sciml.problem",
+    "Input": "sciml.problem",
+    "Dirichlet": "sciml.problem",
+    "Neumann": "sciml.problem",
+    "Periodic": "sciml.problem",
+    "Initial": "sciml.problem",
+    "InverseProblem": "sciml.problem",
+    "load_problem": "sciml.problem",
+    "list_problems": "sciml.problem",
+    "Domain": "sciml.geometry",
+    "Mesh": "sciml.geometry",
+    "Solver": "sciml.solver",
+    "Trainer": "sciml.train",
+    "OperatorTask": "sciml.train",
+}
+
+__all__ = sorted([*_LAZY, "__version__", "errors"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        return import_module("sciml.errors")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sciml' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
