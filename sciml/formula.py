@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownNameError
 
 __all__ = ["compile_formula", "FUNCTIONS", "CONSTANTS"]
 
@@ -53,8 +53,10 @@ def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t")
 
     Raises
     ------
+    UnknownNameError
+        On a name that is neither a variable, a constant nor an allowed function.
     ConfigError
-        On a syntax error or any name, attribute or construct outside the allowed set.
+        On a syntax error or any attribute, call or construct outside the allowed set.
     """
     if not isinstance(expr, str) or not expr.strip():
         raise ConfigError(f"formula: expected a non-empty expression string, got {expr!r}")
@@ -64,11 +66,17 @@ def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t")
         raise ConfigError(f"formula {expr!r}: syntax error ({exc.msg})") from None
     _check(tree.body, expr, set(variables))
 
+    used = sorted({name for name in _names(tree.body) if name in variables})
+
     def evaluate(**coords: Any) -> Any:
-        missing = [v for v in _names(tree.body) if v in variables and v not in coords]
+        missing = [v for v in used if coords.get(v) is None]
         if missing:
             raise ConfigError(f"formula {expr!r} uses {missing}, which this domain does not have")
-        return _eval(tree.body, coords)
+        try:
+            with np.errstate(all="ignore"):  # non-finite results are reported by the caller's checks
+                return _eval(tree.body, coords)
+        except (OverflowError, ZeroDivisionError, ValueError, TypeError) as exc:
+            raise ConfigError(f"formula {expr!r} failed to evaluate: {exc}") from None
 
     evaluate.__doc__ = f"Evaluate {expr!r}."
     evaluate.expression = expr  # type: ignore[attr-defined]
@@ -83,8 +91,7 @@ def _check(node: ast.AST, expr: str, variables: set[str]) -> None:
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
             if sub.id not in variables and sub.id not in CONSTANTS and sub.id not in FUNCTIONS:
-                allowed = sorted(variables | set(CONSTANTS) | set(FUNCTIONS))
-                raise ConfigError(f"formula {expr!r}: unknown name {sub.id!r}; allowed names: {allowed}")
+                raise UnknownNameError(f"name in formula {expr!r}:", sub.id, variables | set(CONSTANTS) | set(FUNCTIONS))
         elif isinstance(sub, ast.Call):
             if not isinstance(sub.func, ast.Name) or sub.func.id not in FUNCTIONS or sub.keywords:
                 raise ConfigError(f"formula {expr!r}: only calls like sin(x) of {sorted(FUNCTIONS)} are allowed")
@@ -106,7 +113,8 @@ def _check(node: ast.AST, expr: str, variables: set[str]) -> None:
 
 def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
-        return node.value
+        # Integer literals become floats so that 9**9**9 overflows at once instead of running forever.
+        return float(node.value)
     if isinstance(node, ast.Name):
         if node.id in env:
             return env[node.id]

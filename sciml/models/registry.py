@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -186,10 +187,11 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     """
     cls = get_model_class(name)
     clean = _to_json(f"build_model({name!r}) kwargs", kwargs)
-    try:
-        model = cls(**clean)
-    except TypeError as exc:  # unexpected or missing keyword: say which model and what was passed
-        raise ConfigError(f"build_model({name!r}): bad arguments {sorted(clean)}: {exc}") from exc
+    try:  # unexpected or missing keywords: say which model and what was passed, before building
+        inspect.signature(cls).bind(**clean)
+    except TypeError as exc:
+        raise ConfigError(f"build_model({name!r}): bad arguments {sorted(clean)}: {exc}") from None
+    model = cls(**clean)
     model.model_spec = {"name": name, "kwargs": clean}
     return model
 
@@ -204,6 +206,7 @@ def model_from_spec(spec: Mapping[str, Any]) -> nn.Module:
             spec = json.loads(spec)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"model spec: expected JSON, got {spec[:80]!r} ({exc})") from None
-    if not isinstance(spec, Mapping) or set(spec) != {"name", "kwargs"} or not isinstance(spec["kwargs"], Mapping):
+    well_formed = isinstance(spec, Mapping) and set(spec) == {"name", "kwargs"}
+    if not well_formed or not isinstance(spec["kwargs"], Mapping):
         raise ConfigError(f"model spec: expected {{'name': str, 'kwargs': dict}}, got {spec!r}")
     return build_model(spec["name"], **spec["kwargs"])

@@ -1,1 +1,45 @@
-"""numerics."""
+"""Classical solvers in float64 (numpy/scipy, no torch): the ground truth and the training data.
+
+Modules
+-------
+fd
+    Finite differences for ``-div(a grad u) = f`` with Dirichlet data on uniform grids, harmonic
+    lifts and Dirichlet-to-Neumann maps.
+
+The public names of the submodules are re-exported here lazily, so ``import sciml.numerics`` stays
+cheap and pulls in scipy only when a solver is used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# name -> submodule that defines it (PEP 562 lazy attributes).
+_LAZY = {
+    "FACE_MEANS": "fd",
+    "assemble_elliptic": "fd",
+    "solve_elliptic": "fd",
+    "EllipticFactor": "fd",
+    "laplacian_matrix": "fd",
+    "system": "fd",
+    "harmonic_extension": "fd",
+    "dirichlet_to_neumann": "fd",
+    "interior_values": "fd",
+    "from_interior": "fd",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sciml.numerics' has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *globals()})

@@ -159,7 +159,9 @@ def _check_grid(grid: Any, where: str) -> Grid:
     if not isinstance(grid, Grid):
         raise ConfigError(f"{where}: expected a sciml.fields.Grid, got {type(grid).__name__}")
     if min(grid.shape) < 3:
-        raise ConfigError(f"{where}: expected at least 3 nodes per axis (one interior node), got {grid.shape}")
+        raise ConfigError(
+            f"{where}: expected at least 3 nodes per axis (one interior node), got {grid.shape}"
+        )
     return grid
 
 
@@ -246,7 +248,7 @@ def assemble_elliptic(a: Any, grid: Grid, face: str = "arithmetic") -> tuple[sp.
 
     Parameters
     ----------
-    a : array-like of shape ``grid.shape``, or a number
+    a : array-like of shape ``grid.shape`` (or ``(1, *grid.shape)``), or a number
         Node values of the coefficient; finite and strictly positive.
     grid : Grid
         1-D, 2-D or 3-D grid with at least 3 nodes per axis.
@@ -268,8 +270,8 @@ def assemble_elliptic(a: Any, grid: Grid, face: str = "arithmetic") -> tuple[sp.
     """
     grid = _check_grid(grid, "assemble_elliptic")
     check_name("face mean", face, FACE_MEANS)
-    arr, batched = _batched("a", a, grid)
-    if batched:
+    arr, _ = _batched("a", a, grid)
+    if arr.shape[0] != 1:
         raise ShapeError("a (assemble_elliptic assembles one sample)", grid.shape, arr.shape)
     _check_coefficient(arr)
     return _assemble(np.ascontiguousarray(arr[0]), _layout(grid), face)
@@ -508,9 +510,7 @@ def harmonic_extension(g: Any, grid: Grid) -> np.ndarray:
     return _laplace_factor(grid).solve(0.0, g)
 
 
-def dirichlet_to_neumann(
-    a: Any, grid: Grid, g: Any, *, f: Any = 0.0, face: str = "arithmetic"
-) -> np.ndarray:
+def dirichlet_to_neumann(a: Any, grid: Grid, g: Any, *, f: Any = 0.0, face: str = "arithmetic") -> np.ndarray:
     """Outward normal flux ``a du/dn`` on the boundary for the Dirichlet data ``g``.
 
     Solves ``-div(a grad u) = f`` (``f = 0`` by default) with ``u = g`` on the boundary and
@@ -543,17 +543,13 @@ def dirichlet_to_neumann(
     flux = np.zeros_like(ub)
     count = np.zeros(grid.shape)
     for d, h in enumerate(grid.spacing):
-        for end, inward in ((0, 1), (-1, -1)):
-            def at(offset: int, d: int = d) -> np.ndarray:
-                index = [slice(None)] * (grid.ndim + 1)
-                index[d + 1] = end + inward * offset
-                return ub[tuple(index)]
-
-            # Outward derivative = -(derivative along the inward direction).
-            dudn = (3.0 * at(0) - 4.0 * at(1) + at(2)) / (2.0 * h)
+        n = grid.shape[d]
+        # Outward derivative (3 u_0 - 4 u_1 + u_2) / (2h), with u_k the k-th layer inward of a face.
+        for layers in ((0, 1, 2), (n - 1, n - 2, n - 3)):
+            u0, u1, u2 = (np.take(ub, k, axis=d + 1) for k in layers)
             index = [slice(None)] * (grid.ndim + 1)
-            index[d + 1] = end
-            flux[tuple(index)] += dudn
+            index[d + 1] = layers[0]
+            flux[tuple(index)] += (3.0 * u0 - 4.0 * u1 + u2) / (2.0 * h)
             count[tuple(index[1:])] += 1.0
     mask = grid.boundary_mask()
     flux[:, mask] *= ab[:, mask] / count[mask]
