@@ -22,11 +22,15 @@ from .hdf5 import DatasetInfo, open_dataset_file
 
 __all__ = ["GridDataset", "GridArrays", "split_indices", "load_arrays"]
 
+_INHERITED: list[Any] = []  # h5py handles inherited from a parent process, kept open on purpose
+
 
 def _check_indices(indices: Any, n: int) -> np.ndarray:
     arr = np.asarray(indices)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise ConfigError(f"indices: expected a 1-D sequence of integers, got shape {arr.shape} dtype {arr.dtype}")
+        raise ConfigError(
+            f"indices: expected a 1-D sequence of integers, got shape {arr.shape} dtype {arr.dtype}"
+        )
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         raise ConfigError(f"indices: expected values in [0, {n}), got range [{arr.min()}, {arr.max()}]")
@@ -137,16 +141,26 @@ class GridDataset(Dataset):
         if self._file is None or self._pid != pid:
             import h5py
 
-            # A handle inherited through fork belongs to the parent's HDF5 state: drop it, never use it.
+            self._forget_inherited()
             self._file = h5py.File(self.path, "r")
             self._pid = pid
         return self._file
+
+    def _forget_inherited(self) -> None:
+        """Set aside a handle inherited through fork without ever using or closing it.
+
+        Closing it here would release the file lock that the child shares with its parent (the
+        open file description survives the fork), so it is parked until the process ends.
+        """
+        if self._file is not None and self._pid != os.getpid():
+            _INHERITED.append(self._file)
+        self._file, self._pid = None, None
 
     def close(self) -> None:
         """Close this process's file handle (reopened automatically on the next read)."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
-        self._file, self._pid = None, None
+        self._forget_inherited()
 
     def __enter__(self) -> GridDataset:
         return self
@@ -162,6 +176,8 @@ class GridDataset(Dataset):
     # -- reading -------------------------------------------------------------------------------
     def _rows(self, index: Any) -> np.ndarray:
         arr = np.asarray(index)
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
         if arr.dtype.kind not in "iu":
             raise ConfigError(f"GridDataset index: expected integers, got {index!r}")
         n = len(self)
@@ -211,8 +227,8 @@ def split_indices(
         Number of samples.
     sizes : sequence of float or of int
         Fractions in (0, 1] summing to at most 1, or counts summing to at most ``n``. Samples left
-        over are not used (pass fractions summing to 1 to use all of them: the last split then
-        takes the rounding remainder).
+        over are not used. Sizes come from rounding the cumulative fractions, so fractions summing
+        to 1 use every sample.
     seed : int, optional
         Seed of the permutation when ``shuffle``.
     shuffle : bool
@@ -235,13 +251,17 @@ def split_indices(
         fractions = [float(s) for s in sizes]
         total = sum(fractions)
         if any(not 0 < f <= 1 for f in fractions) or total > 1 + 1e-9:
-            raise ConfigError(f"split_indices: expected fractions in (0, 1] summing to at most 1, got {fractions}")
+            raise ConfigError(
+                f"split_indices: expected fractions in (0, 1] summing to at most 1, got {fractions}"
+            )
         edges = np.rint(np.cumsum([0.0, *fractions]) * n).astype(int)
         if abs(total - 1) <= 1e-9:
             edges[-1] = n
         counts = np.diff(edges).tolist()
         if any(c <= 0 for c in counts):
-            raise ConfigError(f"split_indices: fractions {fractions} of n={n} leave an empty split ({counts})")
+            raise ConfigError(
+                f"split_indices: fractions {fractions} of n={n} leave an empty split ({counts})"
+            )
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     edges = np.cumsum([0, *counts])
     return [np.sort(order[a:b]) for a, b in zip(edges[:-1], edges[1:])]

@@ -5,9 +5,8 @@ inputs from its own generator ``default_rng(SeedSequence(seed, spawn_key=(k,)))`
 only on ``(problem, grid, n, seed, shard_size)``: not on the number of worker processes, on the order
 in which shards finish, or on how many times the generation was interrupted and resumed.
 
-Workers (``concurrent.futures.ProcessPoolExecutor`` with the *spawn* start method: forking a process
-that already runs torch or BLAS threads can deadlock) only compute; the main process alone writes the
-HDF5 file. The file is written under ``<path>.partial``; each shard's data are flushed before its
+Worker processes (:mod:`sciml.data.shards`) only compute; the main process alone writes the HDF5
+file. The file is written under ``<path>.partial``; each shard's data are flushed before its
 ``/_shards/done`` flag, together with a CRC32 of what was written, so that after a crash (even
 SIGKILL) a new call with the same settings keeps the shards that reached the disk intact and redoes
 the others. ``complete=True`` is the last attribute written; the file is then fsynced and renamed to
@@ -16,26 +15,21 @@ the others. ``complete=True`` is the last attribute written; the file is then fs
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import math
-import multiprocessing as mp
 import os
-import pickle
 import platform
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._checks import check_positive_int
-from ..errors import ConfigError, DatasetError, NonFiniteError, ProblemError, ShapeError
+from ..errors import ConfigError, DatasetError, ProblemError
 from ..fields import Grid
 from ..problem import InverseProblem, Problem, load_problem
 from .hdf5 import (
@@ -49,6 +43,7 @@ from .hdf5 import (
     shard_checksum,
     write_attrs,
 )
+from .shards import produce_shards
 
 __all__ = ["generate", "DEFAULT_SHARD_SIZE", "GENERATOR_SETTINGS"]
 
@@ -63,16 +58,6 @@ GENERATOR_SETTINGS = {
     "layout": "(N, 1, *spatial) channels-first, one chunk per sample",
 }
 """How samples are drawn and stored; part of the settings a resumed or reused file must match."""
-
-# Environment variables read by the BLAS/OpenMP runtimes when a process starts. Worker processes get
-# 1 each: several workers each running a multi-threaded BLAS would oversubscribe the cores.
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 ProgressArg = bool | Callable[[int, int], Any] | None
 
@@ -102,7 +87,11 @@ def _first_difference(wanted: dict[str, Any], found: dict[str, Any]) -> str | No
     for key, value in wanted.items():
         have = found.get(key, "<missing>")
         if have != value:
-            why = " (the problem's input spaces, outputs or solve_stride changed)" if key == "fingerprint" else ""
+            why = (
+                " (the problem's input spaces, outputs or solve_stride changed)"
+                if key == "fingerprint"
+                else ""
+            )
             return f"setting {key!r} differs{why}: requested {value!r}, the file has {have!r}"
     return None
 
@@ -121,7 +110,11 @@ def _check_compression(compression: Any) -> tuple[str | None, int | None, str]:
         return "gzip", 4, "gzip:4"
     if compression == "lzf":
         return "lzf", None, "lzf"
-    if isinstance(compression, (int, np.integer)) and not isinstance(compression, bool) and 0 <= compression <= 9:
+    if (
+        isinstance(compression, (int, np.integer))
+        and not isinstance(compression, bool)
+        and 0 <= compression <= 9
+    ):
         return "gzip", int(compression), f"gzip:{int(compression)}"
     raise ConfigError(f"compression: expected None, 'gzip', 'lzf' or a gzip level 0-9, got {compression!r}")
 
@@ -142,189 +135,6 @@ def _check_solvable(problem: Problem) -> None:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-# -- one shard -------------------------------------------------------------------------------------
-def _shard_rng(seed: int, shard: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(shard,)))
-
-
-def _checked(values: Any, names: Sequence[str], kind: str, shard: int, start: int, shape: tuple[int, ...]) -> dict:
-    """Shape/finiteness checks of one shard's arrays; returns them as float32."""
-    if not isinstance(values, dict) or set(values) != set(names):
-        got = sorted(values) if isinstance(values, dict) else type(values).__name__
-        raise ProblemError(f"make_samples returned {kind}s {got}, expected {sorted(names)}")
-    out = {}
-    for name in names:
-        arr = np.asarray(values[name], dtype=np.float64)
-        if arr.shape != shape:
-            raise ShapeError(f"{kind} {name!r} of shard {shard}", shape, arr.shape)
-        # float32 overflow turns large finite values into Inf: check after the cast too.
-        arr32 = arr.astype(np.float32)
-        bad = ~np.isfinite(arr32).reshape(shape[0], -1).all(axis=1)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            what = "non-finite" if not np.isfinite(arr[first]).all() else "beyond float32 range"
-            raise NonFiniteError(
-                f"{kind} {name!r}: expected finite float32 values, got {what} values in "
-                f"{int(bad.sum())} sample(s) of shard {shard}, first at sample {start + first}"
-            )
-        out[name] = arr32
-    return out
-
-
-def _make_shard(problem: Problem, shard: int, start: int, count: int, grid: Grid, seed: int) -> tuple:
-    inputs, outputs = problem.make_samples(count, grid, _shard_rng(seed, shard))
-    shape = (count, *grid.shape)
-    return (
-        shard,
-        _checked(inputs, problem.input_names, "input", shard, start, shape),
-        _checked(outputs, problem.outputs, "output", shard, start, shape),
-    )
-
-
-# -- worker processes ------------------------------------------------------------------------------
-class _WorkerSetupError(RuntimeError):
-    """A worker could not rebuild the problem; the parent then falls back to serial generation."""
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(payload: tuple[str, Any], fingerprint: str) -> None:
-    """Process initializer: one BLAS thread, then rebuild the problem (from its file or a pickle)."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1)  # for runtimes loaded before the environment could act
-    except ImportError:
-        pass
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    try:
-        kind, data = payload
-        problem = load_problem(data) if kind == "file" else pickle.loads(data)
-        if problem.fingerprint() != fingerprint:
-            raise ProblemError(
-                f"the rebuilt problem has fingerprint {problem.fingerprint()}, expected {fingerprint} "
-                "(was the problem object changed after it was loaded?)"
-            )
-        _WORKER["problem"] = problem
-    except BaseException as exc:  # reported with the first task, where the parent can react to it
-        _WORKER["error"] = f"{type(exc).__name__}: {exc}"
-
-
-def _worker_shard(shard: int, start: int, count: int, grid: Grid, seed: int) -> tuple:
-    if "error" in _WORKER:
-        raise _WorkerSetupError(_WORKER["error"])
-    return _make_shard(_WORKER["problem"], shard, start, count, grid, seed)
-
-
-@contextlib.contextmanager
-def _single_threaded_env() -> Iterator[None]:
-    """Set the BLAS thread variables to 1 while worker processes are started, then restore them."""
-    saved = {key: os.environ.get(key) for key in _THREAD_VARS}
-    os.environ.update({key: "1" for key in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _source_file(problem: Problem) -> str | None:
-    """The file ``problem`` was loaded from by :func:`sciml.load_problem`, if it was."""
-    from .. import problem as problem_module
-
-    for key, cached in getattr(problem_module, "_CACHE", {}).items():
-        if cached is problem:
-            return key
-    return None
-
-
-def _parallel(
-    payload: tuple[str, Any], fingerprint: str, todo: list[int], bounds: dict[int, tuple[int, int]],
-    grid: Grid, seed: int, workers: int, finished: set[int],
-) -> Iterator[tuple]:
-    """Yield shards as worker processes finish them; at most ``2 * workers`` are in flight."""
-    with _single_threaded_env():
-        executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=mp.get_context("spawn"),
-            initializer=_init_worker, initargs=(payload, fingerprint),
-        )
-    queue = iter(todo)
-    pending: dict[Future, int] = {}
-
-    def submit_next() -> None:
-        shard = next(queue, None)
-        if shard is not None:
-            start, count = bounds[shard]
-            with _single_threaded_env():  # processes are started on demand, inside submit
-                pending[executor.submit(_worker_shard, shard, start, count, grid, seed)] = shard
-
-    try:
-        for _ in range(2 * workers):
-            submit_next()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                shard = pending.pop(future)
-                try:
-                    result = future.result()
-                except BrokenProcessPool as exc:
-                    raise DatasetError(
-                        f"a worker process exited abruptly while making shard {shard}: it was killed (out of "
-                        "memory?) or failed to start (see its traceback above; a script that uses workers "
-                        "needs the `if __name__ == '__main__':` guard). The shards already written are kept: "
-                        "call generate again (perhaps with fewer workers) to resume"
-                    ) from exc
-                finished.add(shard)
-                yield result
-                submit_next()
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _produce(
-    problem: Problem, source: str | None, todo: list[int], bounds: dict[int, tuple[int, int]],
-    grid: Grid, seed: int, workers: int,
-) -> Iterator[tuple]:
-    """Yield ``(shard, inputs, outputs)`` for every shard in ``todo``, serially or from workers."""
-    workers = min(workers, len(todo))
-    payload: tuple[str, Any] | None = None
-    if workers > 1:
-        if source is not None:
-            payload = ("file", source)
-        else:
-            try:
-                payload = ("pickle", pickle.dumps(problem))
-            except Exception as exc:  # lambdas, local functions, open handles...
-                warnings.warn(
-                    f"problem {problem.name!r} cannot be sent to worker processes ({type(exc).__name__}: "
-                    f"{exc}); generating serially. Define it in a problem file and pass its path (or "
-                    "load it with sciml.load_problem) to use workers.",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-    finished: set[int] = set()
-    if payload is not None:
-        try:
-            yield from _parallel(payload, problem.fingerprint(), todo, bounds, grid, seed, workers, finished)
-            return
-        except _WorkerSetupError as exc:
-            warnings.warn(
-                f"worker processes could not rebuild problem {problem.name!r} ({exc}); generating the "
-                "remaining shards serially in this process",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-    for shard in todo:
-        if shard not in finished:
-            start, count = bounds[shard]
-            yield _make_shard(problem, shard, start, count, grid, seed)
 
 
 # -- the file --------------------------------------------------------------------------------------
@@ -380,7 +190,9 @@ def _open_partial(tmp: Path, settings: dict[str, Any]) -> tuple[Any, np.ndarray]
         problems = [f"{type(exc).__name__}: {exc}"]
     if problems:
         f.close()
-        warnings.warn(f"{str(tmp)!r} is damaged ({'; '.join(problems)}); starting over", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{str(tmp)!r} is damaged ({'; '.join(problems)}); starting over", RuntimeWarning, stacklevel=3
+        )
         tmp.unlink()
         return None
     size, n = settings["shard_size"], settings["n"]
@@ -393,7 +205,9 @@ def _open_partial(tmp: Path, settings: dict[str, Any]) -> tuple[Any, np.ndarray]
         except Exception:  # an unreadable chunk: redo the shard
             intact = False
         if not intact:
-            warnings.warn(f"shard {shard} of {str(tmp)!r} is damaged; redoing it", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"shard {shard} of {str(tmp)!r} is damaged; redoing it", RuntimeWarning, stacklevel=3
+            )
             done[shard] = False
     return f, done
 
@@ -414,26 +228,38 @@ def _create_partial(
             for name in names:
                 # NaN fill: samples never written read as NaN, not as plausible zeros.
                 g.create_dataset(
-                    name, shape=(n, 1, *grid.shape), dtype="f4", chunks=(1, 1, *grid.shape),
-                    compression=algorithm, compression_opts=level, fillvalue=np.nan,
+                    name,
+                    shape=(n, 1, *grid.shape),
+                    dtype="f4",
+                    chunks=(1, 1, *grid.shape),
+                    compression=algorithm,
+                    compression_opts=level,
+                    fillvalue=np.nan,
                 )
         f.create_dataset("coords", data=np.moveaxis(grid.coords(), -1, 0))
         shards = f.create_group("_shards")
         shards.create_dataset("done", data=np.zeros(n_shards, dtype=np.uint8))
         shards.create_dataset("crc32", data=np.zeros(n_shards, dtype=np.uint32))
-        versions = {"sciml": __version__, "numpy": np.__version__, "h5py": h5py.__version__,
-                    "python": platform.python_version()}
-        write_attrs(f, {
-            "schema": SCHEMA_NAME,
-            **settings,
-            "n_shards": n_shards,
-            "problem_description": json.loads(json.dumps(problem.describe(), default=str)),
-            "compression": label,
-            "sciml_version": __version__,
-            "versions": versions,
-            "created": _now(),
-            "complete": False,
-        })
+        versions = {
+            "sciml": __version__,
+            "numpy": np.__version__,
+            "h5py": h5py.__version__,
+            "python": platform.python_version(),
+        }
+        write_attrs(
+            f,
+            {
+                "schema": SCHEMA_NAME,
+                **settings,
+                "n_shards": n_shards,
+                "problem_description": json.loads(json.dumps(problem.describe(), default=str)),
+                "compression": label,
+                "sciml_version": __version__,
+                "versions": versions,
+                "created": _now(),
+                "complete": False,
+            },
+        )
         f.flush()
     except BaseException:
         f.close()
@@ -444,7 +270,10 @@ def _create_partial(
 
 def _write_shard(f: Any, shard: int, start: int, inputs: dict, outputs: dict, problem: Problem) -> None:
     arrays = []
-    for group, values, names in (("inputs", inputs, problem.input_names), ("outputs", outputs, problem.outputs)):
+    for group, values, names in (
+        ("inputs", inputs, problem.input_names),
+        ("outputs", outputs, problem.outputs),
+    ):
         for name in names:
             f[group][name][start : start + len(values[name])] = values[name][:, None]
             arrays.append(values[name])
@@ -538,7 +367,9 @@ def generate(
     """
     prob = load_problem(problem) if isinstance(problem, (str, os.PathLike)) else problem
     if not isinstance(prob, Problem):
-        raise ConfigError(f"generate: expected a Problem, a problem name or a path, got {type(problem).__name__}")
+        raise ConfigError(
+            f"generate: expected a Problem, a problem name or a path, got {type(problem).__name__}"
+        )
     n = check_positive_int("n", n)
     seed = _check_seed(seed)
     workers = check_positive_int("workers", workers)
@@ -572,9 +403,11 @@ def generate(
         f, done = opened
     bounds = {k: (k * shard_size, min(n, (k + 1) * shard_size) - k * shard_size) for k in range(len(done))}
     todo = [k for k in range(len(done)) if not done[k]]
-    bar = _Progress(progress, n, sum(bounds[k][1] for k in range(len(done)) if done[k]), f"generate {prob.name}")
+    bar = _Progress(
+        progress, n, sum(bounds[k][1] for k in range(len(done)) if done[k]), f"generate {prob.name}"
+    )
     try:
-        for shard, inputs, outputs in _produce(prob, _source_file(prob), todo, bounds, grid, seed, workers):
+        for shard, inputs, outputs in produce_shards(prob, todo, bounds, grid, seed, workers):
             try:
                 _write_shard(f, shard, bounds[shard][0], inputs, outputs, prob)
             except Exception as exc:

@@ -105,7 +105,9 @@ def write_attrs(obj: Any, values: Mapping[str, Any]) -> None:
             try:
                 obj.attrs[key] = json.dumps(value, sort_keys=True)
             except (TypeError, ValueError) as exc:
-                raise DatasetError(f"write_attrs: attribute {key!r} is not JSON-serialisable ({exc})") from None
+                raise DatasetError(
+                    f"write_attrs: attribute {key!r} is not JSON-serialisable ({exc})"
+                ) from None
             json_keys.add(key)
         elif isinstance(value, (bool, np.bool_)):
             obj.attrs[key] = np.bool_(value)
@@ -246,7 +248,9 @@ def open_dataset_file(path: str | os.PathLike[str], require_complete: bool = Tru
         try:
             attrs = read_attrs(f)
         except (OSError, RuntimeError, ValueError) as exc:
-            raise DatasetError(f"{str(path)!r}: attributes cannot be read ({exc}); the file is corrupt") from None
+            raise DatasetError(
+                f"{str(path)!r}: attributes cannot be read ({exc}); the file is corrupt"
+            ) from None
         if attrs.get("schema") != SCHEMA_NAME:
             raise DatasetError(
                 f"{str(path)!r} is a foreign HDF5 file: attribute 'schema' is {attrs.get('schema')!r}, "

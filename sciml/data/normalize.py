@@ -66,7 +66,9 @@ class _Moments:
         elif self.mode == "pointwise" and tuple(batch.shape[1:]) != self.sample_shape:
             raise ShapeError("normaliser fit batch", ("B", *self.sample_shape), tuple(batch.shape))
         elif batch.shape[1] != self.sample_shape[0] or batch.ndim != len(self.sample_shape) + 1:
-            raise ShapeError("normaliser fit batch", ("B", self.sample_shape[0], "*spatial"), tuple(batch.shape))
+            raise ShapeError(
+                "normaliser fit batch", ("B", self.sample_shape[0], "*spatial"), tuple(batch.shape)
+            )
         if batch.shape[0] == 0:
             return
         x = batch.detach().to("cpu", torch.float64)
@@ -125,7 +127,9 @@ def _batches(data: Any, key: str, batch_size: int) -> Iterable[torch.Tensor]:
         for item in data:  # e.g. a DataLoader: items are already batches
             yield _as_tensor("normaliser fit batch", _pick(item, key))
         return
-    raise DTypeError(f"normaliser fit: expected a tensor, array, Dataset or iterable, got {type(data).__name__}")
+    raise DTypeError(
+        f"normaliser fit: expected a tensor, array, Dataset or iterable, got {type(data).__name__}"
+    )
 
 
 def _pick(item: Any, key: str) -> Any:
@@ -189,7 +193,9 @@ class Normalizer:
                 hint = ""
                 if x.ndim >= k and tail[0] == ref.shape[0]:
                     hint = " (fitted on another grid: use .on_stride(stride) for a subsampled grid)"
-                raise ShapeError(f"{type(self).__name__} (pointwise) input{hint}", ("...", *ref.shape), tuple(x.shape))
+                raise ShapeError(
+                    f"{type(self).__name__} (pointwise) input{hint}", ("...", *ref.shape), tuple(x.shape)
+                )
         elif x.ndim < k or tail[0] != ref.shape[0]:
             raise ShapeError(
                 f"{type(self).__name__} input", ("...", ref.shape[0], *["*"] * (k - 1)), tuple(x.shape)
@@ -256,7 +262,9 @@ class Normalizer:
         """Rebuild a normaliser from :meth:`state_dict` output."""
         if not isinstance(state, dict) or state.get("kind") != cls.kind:
             got = state.get("kind") if isinstance(state, dict) else type(state).__name__
-            raise CheckpointError(f"{cls.__name__}.from_state: expected a state of kind {cls.kind!r}, got {got!r}")
+            raise CheckpointError(
+                f"{cls.__name__}.from_state: expected a state of kind {cls.kind!r}, got {got!r}"
+            )
         try:
             kwargs = {"mode": state["mode"], "eps": state["eps"], **cls._kwargs_from_state(state)}
         except KeyError as exc:
@@ -264,10 +272,14 @@ class Normalizer:
         new = cls(**kwargs)
         present = [n for n in cls._stat_names if n in state]
         if present and len(present) != len(cls._stat_names):
-            raise CheckpointError(f"{cls.__name__}.from_state: expected statistics {list(cls._stat_names)}, got {present}")
+            raise CheckpointError(
+                f"{cls.__name__}.from_state: expected statistics {list(cls._stat_names)}, got {present}"
+            )
         for name in present:
             if not isinstance(state[name], torch.Tensor):
-                raise CheckpointError(f"{cls.__name__}.from_state: {name!r} must be a tensor, got {type(state[name]).__name__}")
+                raise CheckpointError(
+                    f"{cls.__name__}.from_state: {name!r} must be a tensor, got {type(state[name]).__name__}"
+                )
             new.stats[name] = state[name].to(torch.float64)
         return new
 
@@ -366,6 +378,8 @@ def make_normalizer(kind: str, **kwargs: Any) -> Normalizer:
 def normalizer_from_state(state: dict[str, Any]) -> Normalizer:
     """Rebuild any registered normaliser from its ``state_dict()``."""
     if not isinstance(state, dict) or "kind" not in state:
-        raise CheckpointError(f"normalizer_from_state: expected a dict with a 'kind', got {type(state).__name__}")
+        raise CheckpointError(
+            f"normalizer_from_state: expected a dict with a 'kind', got {type(state).__name__}"
+        )
     check_name("normaliser", state["kind"], NORMALIZERS)
     return NORMALIZERS[state["kind"]].from_state(state)

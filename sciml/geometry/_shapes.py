@@ -271,17 +271,15 @@ class Polygon(Shape):
         if np.any(lengths <= 1e-12 * scale):
             i = int(np.argmin(lengths))
             raise ConfigError(f"Domain.polygon: vertices {i} and {(i + 1) % m} coincide; expected distinct ones")
+        pairs = _touching_edges(vertices)
+        if len(pairs):
+            i, j = pairs[0]
+            raise ConfigError(
+                f"Domain.polygon: edges {i} and {j} intersect or overlap; expected a simple polygon "
+                "(vertices in boundary order, no self-intersection)"
+            )
         if abs(_signed_area(vertices)) <= 1e-12 * scale**2:
             raise ConfigError("Domain.polygon: expected a polygon of non-zero area, got a degenerate one")
-        for i in range(m):
-            for j in range(i + 1, m):
-                if j == i + 1 or (i == 0 and j == m - 1):
-                    continue  # neighbours share a vertex
-                if _segments_intersect(vertices[i], vertices[(i + 1) % m], vertices[j], vertices[(j + 1) % m]):
-                    raise ConfigError(
-                        f"Domain.polygon: edges {i} and {j} intersect; expected a simple polygon "
-                        "(vertices in boundary order, no self-intersection)"
-                    )
 
     def bbox(self) -> np.ndarray:
         return np.stack([self.vertices.min(axis=0), self.vertices.max(axis=0)])
@@ -395,23 +393,38 @@ def _signed_area(v: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
 
 
-def _segments_intersect(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
-    """Closed-segment intersection test (touching counts)."""
+def _touching_edges(v: np.ndarray) -> np.ndarray:
+    """Pairs ``(i, j)``, i < j, of polygon edges that meet where they should not.
 
-    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
-        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+    Non-adjacent edges must not touch at all; adjacent edges share one vertex and must not fold
+    back onto each other (collinear and pointing in opposite directions).
+    """
+    m = len(v)
+    a, b = v, np.roll(v, -1, axis=0)
+    d = b - a
 
-    def on(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
-        return bool(min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1]))
+    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
 
-    d1, d2 = orient(q1, q2, p1), orient(q1, q2, p2)
-    d3, d4 = orient(p1, p2, q1), orient(p1, p2, q2)
-    if ((d1 > 0) != (d2 > 0)) and d1 != 0 and d2 != 0 and ((d3 > 0) != (d4 > 0)) and d3 != 0 and d4 != 0:
-        return True
-    return (
-        (d1 == 0 and on(q1, q2, p1)) or (d2 == 0 and on(q1, q2, p2))
-        or (d3 == 0 and on(p1, p2, q1)) or (d4 == 0 and on(p1, p2, q2))
-    )
+    def within(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """r inside the bounding box of segment pq (used for collinear r)."""
+        return np.all((np.minimum(p, q) <= r) & (r <= np.maximum(p, q)), axis=-1)
+
+    P1, P2 = a[:, None], b[:, None]  # edge i along axis 0
+    Q1, Q2 = a[None], b[None]  # edge j along axis 1
+    d1, d2 = orient(Q1, Q2, P1), orient(Q1, Q2, P2)
+    d3, d4 = orient(P1, P2, Q1), orient(P1, P2, Q2)
+    proper = (d1 * d2 < 0) & (d3 * d4 < 0)
+    touch = ((d1 == 0) & within(Q1, Q2, P1)) | ((d2 == 0) & within(Q1, Q2, P2)) \
+        | ((d3 == 0) & within(P1, P2, Q1)) | ((d4 == 0) & within(P1, P2, Q2))
+    i, j = np.triu_indices(m, k=1)
+    adjacent = (j == i + 1) | ((i == 0) & (j == m - 1))
+    bad = (proper | touch)[i, j] & ~adjacent
+    # Adjacent edges: collinear and opposite means the boundary doubles back on itself.
+    cross = d[i, 0] * d[j, 1] - d[i, 1] * d[j, 0]
+    dot = (d[i] * d[j]).sum(-1)
+    bad |= adjacent & (np.abs(cross) <= 1e-12 * np.abs(dot)) & (dot < 0)
+    return np.stack([i[bad], j[bad]], axis=1)
 
 
 def check_radius(name: str, radius: Any) -> float:

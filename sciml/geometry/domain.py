@@ -205,7 +205,10 @@ class Domain:
         x = self._points(x)
         geom = self.to_deepxde()
         with _deepxde.float64():
-            return np.asarray(geom.inside(x), dtype=bool).reshape(len(x))
+            inside = np.asarray(geom.inside(x), dtype=bool).reshape(len(x))
+            # deepxde's difference A - B leaves out B's boundary; add the boundary back so that every
+            # Domain is closed, as primitives are.
+            return inside | np.asarray(geom.on_boundary(x), dtype=bool).reshape(len(x))
 
     def on_boundary(self, x: Any) -> np.ndarray:
         """Boolean ``(N,)``: True for points on the boundary (to deepxde's tolerance, ~1e-5 relative

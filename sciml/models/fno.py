@@ -40,7 +40,7 @@ from torch import nn
 
 from .._checks import check_name, check_positive_int
 from ..errors import ConfigError, DTypeError, ShapeError
-from .mlp import ACTIVATIONS
+from .mlp import ACTIVATIONS, MLP
 from .mlp import activation as make_activation
 from .registry import register
 
@@ -290,16 +290,14 @@ class FNO(nn.Module):
             check_name("norm", norm, NORMS)
         projection_channels = check_positive_int("FNO projection_channels", projection_channels)
 
+        # Lifting and projection act point-wise; they run channels-last as MLPs over the last axis,
+        # where each layer is one large GEMM (much faster on CPU than a batched channels-first one).
         lift_in = self.in_channels + (d if append_coords else 0)
         if lifting_channels is None:
-            self.lifting = PointwiseLinear(lift_in, self.width)
+            lift_hidden = []
         else:
-            hidden = check_positive_int("FNO lifting_channels", lifting_channels)
-            self.lifting = nn.Sequential(
-                PointwiseLinear(lift_in, hidden),
-                make_activation(activation),
-                PointwiseLinear(hidden, self.width),
-            )
+            lift_hidden = [check_positive_int("FNO lifting_channels", lifting_channels)]
+        self.lifting = MLP(lift_in, self.width, hidden=lift_hidden, activation=activation)
         self.spectral = nn.ModuleList(
             SpectralConv(self.width, self.width, self.n_modes) for _ in range(n_layers)
         )
@@ -312,11 +310,7 @@ class FNO(nn.Module):
         else:
             self.norms = nn.ModuleList(nn.GroupNorm(1, self.width) for _ in range(n_layers))
         self.act = make_activation(activation)
-        self.projection = nn.Sequential(
-            PointwiseLinear(self.width, projection_channels),
-            make_activation(activation),
-            PointwiseLinear(projection_channels, self.out_channels),
-        )
+        self.projection = MLP(self.width, self.out_channels, hidden=[projection_channels], activation=activation)
 
     @staticmethod
     def _check_padding(padding: Any, d: int) -> tuple[int | float, ...]:
@@ -358,13 +352,13 @@ class FNO(nn.Module):
             raise ShapeError("FNO input", f"(B, {self.in_channels}, {d} spatial axes)", tuple(x.shape))
         if not x.is_floating_point():
             raise DTypeError(f"FNO input: expected a floating-point tensor, got {x.dtype}")
-        param_dtype = self.lifting_dtype
+        param_dtype = self.projection.net[0].weight.dtype
         if x.dtype != param_dtype and not torch.is_autocast_enabled(x.device.type):
             raise DTypeError(f"FNO input: expected dtype {param_dtype} (the model's), got {x.dtype}")
         b, spatial = x.shape[0], tuple(x.shape[2:])
         if self.append_coords:
             x = torch.cat([x, self.grid_coords(spatial, b, x)], dim=1)
-        h = self.lifting(x)
+        h = self.lifting(x.movedim(1, -1)).movedim(-1, 1).contiguous()
         pads = self._pad_sizes(spatial)
         if any(pads):
             # F.pad lists (left, right) pairs from the last axis backwards; pad on the right only.
@@ -377,9 +371,4 @@ class FNO(nn.Module):
                 h = self.act(h)
         if any(pads):
             h = h[(..., *(slice(0, n) for n in spatial))]
-        return self.projection(h)
-
-    @property
-    def lifting_dtype(self) -> torch.dtype:
-        first = self.lifting if isinstance(self.lifting, PointwiseLinear) else self.lifting[0]
-        return first.weight.dtype
+        return self.projection(h.movedim(1, -1)).movedim(-1, 1)

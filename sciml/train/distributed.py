@@ -151,10 +151,14 @@ def _rank_device(device: str | torch.device | None, local_rank: int) -> torch.de
     return dev
 
 
-def teardown_distributed(info: DistInfo) -> None:
-    """Destroy the process group if :func:`setup_distributed` created it."""
+def teardown_distributed(info: DistInfo, barrier: bool = True) -> None:
+    """Destroy the process group if :func:`setup_distributed` created it.
+
+    ``barrier=False`` on error paths: another rank may never reach the barrier.
+    """
     if info.owns_group and dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if barrier:
+            dist.barrier()
         dist.destroy_process_group()
 
 

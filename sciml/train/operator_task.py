@@ -69,7 +69,7 @@ class OperatorTask(Task):
         self.x_normalizer = x_normalizer if x_normalizer is not None else IdentityNormalizer()
         self.y_normalizer = y_normalizer if y_normalizer is not None else IdentityNormalizer()
         self.loss = loss
-        self.problem_info = dict(problem or {})
+        self.problem_spec = dict(problem or {})
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -86,12 +86,10 @@ class OperatorTask(Task):
         grid = kwargs.pop("grid", None) or base.grid
         x_norm = y_norm = None
         if normalize:
-            n = min(len(dataset), max_fit_samples)
-            samples = [dataset[i] for i in range(n)]
-            xs = torch.stack([s["x"] for s in samples])
-            ys = torch.stack([s["y"] for s in samples])
-            x_norm = UnitGaussianNormalizer(mode="channel").fit(xs)
-            y_norm = UnitGaussianNormalizer(mode="channel").fit(ys)
+            if len(dataset) > max_fit_samples:
+                dataset = torch.utils.data.Subset(dataset, range(max_fit_samples))
+            x_norm = UnitGaussianNormalizer(mode="channel").fit(dataset, key="x")
+            y_norm = UnitGaussianNormalizer(mode="channel").fit(dataset, key="y")
         problem = kwargs.pop("problem", None)
         if problem is None and hasattr(base, "attrs"):
             problem = {"name": base.attrs.get("problem"), "params": base.attrs.get("params", {})}
@@ -166,7 +164,7 @@ class OperatorTask(Task):
                     "inputs": list(self.input_names),
                     "outputs": list(self.output_names),
                     "loss": self.loss,
-                    "problem": self.problem_info,
+                    "problem": self.problem_spec,
                 }
             ),
         }
@@ -177,4 +175,4 @@ class OperatorTask(Task):
         info = json.loads(state["operator"])
         self.grid = Grid.from_dict(info["grid"])
         self.input_names, self.output_names = tuple(info["inputs"]), tuple(info["outputs"])
-        self.problem_info = info["problem"]
+        self.problem_spec = info["problem"]

@@ -1,0 +1,158 @@
+"""What a Trainer checkpoint holds, and how it is captured and applied.
+
+Checkpoint payload (format version 1; every value plain data, loadable with ``weights_only=True``):
+
+==================  ===========================================================================
+``model``           ``state_dict`` of the trained network (``task.model``, or the whole task)
+``model_prefix``    its prefix inside the task's state dict (``"model."``, or ``""``)
+``task_module``     the rest of the task's parameters and buffers
+``task_state``      ``task.state_for_checkpoint()`` (normalisers, sampler state)
+``optimizer``       optimiser ``state_dict`` of the current phase
+``scheduler``       schedule ``state_dict`` or None
+``scaler``          fp16 GradScaler ``state_dict`` or None
+``combiner``        combiner state (momentum of M-ConFIG) or ``{}``
+``callbacks``       list of callback states (early stopping)
+``step``            completed optimiser steps
+``epoch``           current epoch (0-based)
+``batch_in_epoch``  batches of that epoch already consumed (this rank)
+``phase``           index of the current phase
+``sampler``         seed, epoch, batches done, batch size, shuffle: the data order to continue
+``rng``             global RNG states of rank 0 (python, numpy, torch, cuda)
+``rng_per_rank``    under DDP: every rank's RNG states
+``rollbacks``       NaN rollbacks so far
+``model_spec``      JSON string: ``{"name": registry name, "kwargs": {...}}`` or ``null``
+``problem``         JSON string: ``{"name": problem name, "params": {...}}`` or ``null``
+``trainer``         JSON string of the Trainer settings
+``format``,         added by :func:`~sciml.train.checkpoint.save_checkpoint`
+``format_version``,
+``versions``
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from . import checkpoint as ckpt
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .trainer import Trainer
+
+__all__ = ["capture_state", "apply_state", "cpu_copy"]
+
+#: settings that change what a resumed run computes; a mismatch warns
+_RESUME_SENSITIVE = ("batch_size", "seed", "shuffle", "world_size", "total_steps")
+
+
+def cpu_copy(obj: Any) -> Any:
+    """Deep copy with every tensor cloned to CPU (state dicts share storage with the live model)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, Mapping):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def _json_spec(name: str, spec: Any) -> str:
+    try:
+        return json.dumps(spec, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"task.{name}: expected a JSON-serialisable dict or None, got {spec!r} ({exc})") from None
+
+
+def capture_state(trainer: Trainer, *, to_cpu: bool = False) -> dict[str, Any]:
+    """The trainer's complete state (see the module docstring); ``to_cpu`` makes an independent copy."""
+    task = trainer.task
+    prefix = task.model_prefix()
+    full = task.state_dict()
+    state = {
+        "model": {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)},
+        "model_prefix": prefix,
+        "task_module": {k: v for k, v in full.items() if not k.startswith(prefix)},
+        "task_state": task.state_for_checkpoint(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),
+        "scaler": None if trainer.scaler is None else trainer.scaler.state_dict(),
+        "combiner": trainer.combiner.state_dict(),
+        "callbacks": [cb.state_dict() for cb in trainer.callbacks],
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "batch_in_epoch": trainer.batch_in_epoch,
+        "phase": trainer.phase_index,
+        "rollbacks": trainer.rollbacks,
+        "last_eval_step": trainer._last_eval_step,
+        "sampler": {"seed": trainer.seed, "epoch": trainer.epoch, "batches_done": trainer.batch_in_epoch,
+                    "batch_size": trainer.batch_size, "shuffle": trainer.shuffle},
+        "rng": ckpt.capture_rng_state(),
+        "model_spec": _json_spec("model_spec", getattr(task, "model_spec", None)),
+        "problem": _json_spec("problem_spec", getattr(task, "problem_spec", None)),
+        "trainer": json.dumps(trainer.settings()),
+    }
+    return cpu_copy(state) if to_cpu else state
+
+
+def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, restore_rng: bool = True) -> None:
+    """Load ``state`` into the trainer: weights, task state, optimiser, schedule, position, RNGs.
+
+    Raises
+    ------
+    CheckpointError
+        If the state does not fit the task or the run (other architecture, missing phase...).
+    """
+    task = trainer.task
+    try:
+        full = {state["model_prefix"] + k: v for k, v in state["model"].items()}
+        full.update(state["task_module"])
+        task.load_state_dict(full)
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{where}: does not match the task {type(task).__name__}: {exc}") from exc
+    task.load_state_for_checkpoint(state["task_state"])
+    try:
+        saved = json.loads(state.get("trainer") or "{}")
+    except ValueError:
+        saved = {}
+    now = trainer.settings()
+    changed = {k: (saved[k], now[k]) for k in _RESUME_SENSITIVE if k in saved and saved[k] != now[k]}
+    if changed:
+        warnings.warn(f"{where}: resuming with changed settings {changed} (saved, now); the continuation will "
+                      "differ from the uninterrupted run", RuntimeWarning, stacklevel=3)
+    phase = int(state["phase"])
+    if not 0 <= phase < len(trainer.phases):
+        raise CheckpointError(f"{where}: phase {phase} does not exist in this run ({len(trainer.phases)} phases)")
+    # Build first, then load: building a schedule rewrites the lr, loading restores it.
+    trainer._build_phase(phase)
+    try:
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        if trainer.scheduler is not None and state.get("scheduler") is not None:
+            trainer.scheduler.load_state_dict(state["scheduler"])
+        if trainer.scaler is not None and state.get("scaler") is not None:
+            trainer.scaler.load_state_dict(state["scaler"])
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{where}: optimiser/schedule state does not fit this run: {exc}") from exc
+    trainer.combiner.load_state_dict(state.get("combiner") or {})
+    saved_callbacks = state.get("callbacks") or []
+    if len(saved_callbacks) == len(trainer.callbacks):
+        for cb, cb_state in zip(trainer.callbacks, saved_callbacks):
+            cb.load_state_dict(cb_state)
+    elif saved_callbacks:
+        warnings.warn(f"{where}: {len(saved_callbacks)} callback states saved, {len(trainer.callbacks)} callbacks "
+                      "now; callback states not restored", RuntimeWarning, stacklevel=3)
+    trainer.step, trainer.epoch = int(state["step"]), int(state["epoch"])
+    trainer.batch_in_epoch = int(state["batch_in_epoch"])
+    trainer.rollbacks = int(state.get("rollbacks", 0))
+    trainer._last_eval_step = int(state.get("last_eval_step", -1))
+    if restore_rng:
+        per_rank = state.get("rng_per_rank")
+        if per_rank and len(per_rank) == trainer.dist.world_size:
+            ckpt.restore_rng_state(per_rank[trainer.dist.rank])
+        else:
+            ckpt.restore_rng_state(state["rng"])

@@ -1,0 +1,187 @@
+"""One optimisation step: forward, combiner, DDP average, NaN/Inf guard, optimiser update.
+
+:class:`StepEngine` is the numerical core of the Trainer, kept apart from the bookkeeping
+(epochs, logging, checkpoints). Its guarantee: when a loss term, a gradient or (L-BFGS) a new
+iterate is not finite, :class:`NonFiniteStep` is raised and the weights are exactly what they were
+before the step: first-order optimisers are never called, L-BFGS iterates are restored.
+
+Mixed precision: the forward pass (``task.loss_terms``) runs under autocast; the combiner runs
+outside it. With fp16 the combiner differentiates ``scale * term`` with the GradScaler's current
+scale (a power of two) and leaves ``p.grad`` scaled; ``scaler.unscale_`` then recovers the true
+gradient and skips the step on overflow, which is normal fp16 behaviour and not divergence, so
+gradients are checked by the guard only in fp32/bf16. Loss terms are checked in every precision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..optim.combine import Combiner, check_terms
+from .device import autocast
+from .distributed import DistInfo, all_reduce_mean, average_gradients
+from .task import Task
+
+__all__ = ["StepEngine", "NonFiniteStep"]
+
+
+class NonFiniteStep(Exception):
+    """A loss term, gradient or iterate was NaN/Inf; the weights were left untouched."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"non-finite {what}: {detail}")
+        self.what, self.detail = what, detail
+
+
+def _is_compile_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))
+
+
+class StepEngine:
+    """Computes optimisation steps for a task.
+
+    Parameters
+    ----------
+    task : Task
+    params : sequence of Parameter
+        The trained parameters (``requires_grad``), in a fixed order.
+    combiner : Combiner
+    dist : DistInfo
+    device : torch.device
+    amp_dtype : torch.dtype or None
+        Autocast dtype (None for fp32).
+    scaler : torch.amp.GradScaler or None
+        fp16 loss scaler.
+    grad_clip : float or None
+        Global gradient-norm clipping for first-order optimisers.
+    compiled : bool
+        The model was compiled: a failure of the first step inside torch._dynamo / inductor is
+        reported as a ConfigError about compile=True.
+    """
+
+    def __init__(
+        self, task: Task, params: Sequence[Tensor], combiner: Combiner, dist: DistInfo, device: torch.device,
+        amp_dtype: torch.dtype | None, scaler: Any, grad_clip: float | None, compiled: bool = False,
+    ) -> None:
+        self.task, self.params, self.combiner = task, list(params), combiner
+        self.dist, self.device, self.amp_dtype = dist, device, amp_dtype
+        self.scaler, self.grad_clip = scaler, grad_clip
+        self.term_names: list[str] = []
+        self._compile_checked = not compiled
+        # float64 bookkeeping of the terms where the device has it (MPS has no float64)
+        self._vec_dtype = torch.float32 if device.type == "mps" else torch.float64
+
+    def step(self, batch: Any, optimizer: torch.optim.Optimizer, closure_based: bool) -> list[float]:
+        """One update; returns ``[term values..., combined loss]`` averaged over ranks.
+
+        Raises
+        ------
+        NonFiniteStep
+            Weights untouched.
+        ConfigError
+            If ``compile=True`` fails on this platform at the first step.
+        """
+        try:
+            if closure_based:
+                values = self._closure_step(batch, optimizer)
+            else:
+                values = self._first_order_step(batch, optimizer)
+        except NonFiniteStep:
+            raise
+        except Exception as exc:
+            if not self._compile_checked and _is_compile_error(exc):
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                raise ConfigError(f"compile=True failed on this platform ({type(exc).__name__}: {first}); "
+                                  "use compile=False") from exc
+            raise
+        self._compile_checked = True
+        return values
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def forward_backward(self, batch: Any, scale: float) -> Tensor:
+        """Loss terms, combiner (sets ``p.grad``), DDP average; returns ``[terms..., loss]``."""
+        with autocast(self.device, self.amp_dtype):
+            terms = self.task.loss_terms(batch)
+        self.term_names = check_terms(terms, f"{type(self.task).__name__}.loss_terms")
+        reduce = None
+        if self.dist.is_distributed and self.combiner.reduces_itself:
+            def reduce(t: Tensor) -> Tensor:
+                return all_reduce_mean(t, self.dist)
+        loss = self.combiner(terms, self.params, scale=scale, reduce=reduce)
+        vec = torch.stack([t.detach().reshape(()).to(self._vec_dtype) for t in terms.values()]
+                          + [loss.to(self._vec_dtype)])
+        if self.dist.is_distributed:
+            if self.combiner.reduces_itself:  # gradients are global already
+                vec = all_reduce_mean(vec, self.dist)
+            else:  # gradients and terms in one collective
+                vec = average_gradients(self.params, self.dist, extra=vec)
+        return vec
+
+    def check_values(self, values: Sequence[float]) -> None:
+        """Raise NonFiniteStep naming every non-finite loss term (or the combined loss)."""
+        names = [*self.term_names, "combined"]
+        bad = [f"{n}={v}" for n, v in zip(names, values) if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteStep("loss term", ", ".join(bad))
+
+    def check_grads(self) -> None:
+        """Raise NonFiniteStep naming the parameters with NaN/Inf gradients."""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if not grads:
+            return
+        # max-abs norms: finite exactly when every entry is, and one host sync for all tensors
+        norms = torch.stack([torch.linalg.vector_norm(g.detach(), ord=math.inf).float() for g in grads])
+        if bool(torch.isfinite(norms).all()):
+            return
+        names = [n for n, p in self.task.named_parameters()
+                 if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        raise NonFiniteStep("gradient", f"NaN/Inf in the gradient of {names[:5]}")
+
+    def _first_order_step(self, batch: Any, optimizer: torch.optim.Optimizer) -> list[float]:
+        scale = 1.0
+        if self.scaler is not None:  # scale() also initialises a fresh or just-loaded scaler
+            scale = float(self.scaler.scale(torch.ones((), device=self.device)))
+        values = self.forward_backward(batch, scale).tolist()
+        self.check_values(values)
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+        else:
+            self.check_grads()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        return values
+
+    def _closure_step(self, batch: Any, optimizer: torch.optim.Optimizer) -> list[float]:
+        """L-BFGS: the closure re-evaluates terms and gradients; every evaluation is guarded."""
+        first: list[list[float]] = []
+        backup = [p.detach().clone() for p in self.params]
+
+        def closure() -> Tensor:
+            vec = self.forward_backward(batch, 1.0)
+            values = vec.tolist()
+            self.check_values(values)
+            self.check_grads()
+            if not first:
+                first.append(values)
+            return vec[-1]
+
+        try:
+            optimizer.step(closure)
+            if not all(bool(torch.isfinite(p).all()) for p in self.params):
+                raise NonFiniteStep("parameter", "L-BFGS produced non-finite weights")
+        except NonFiniteStep:
+            with torch.no_grad():  # the line search may have moved the weights before the bad value
+                for p, b in zip(self.params, backup):
+                    p.copy_(b)
+            raise
+        return first[0]
