@@ -20,7 +20,7 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +41,15 @@ _TDIM = {**{t: d for t, (_, d) in CELL_TYPES.items()}, "vertex": 0}
 
 
 @contextlib.contextmanager
-def _captured(what: str) -> Any:
+def _captured(what: str) -> Iterator[io.StringIO]:
+    """Capture what meshio prints (it reports some problems on stdout/stderr) and log it."""
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        yield
-    if buffer.getvalue().strip():
-        _LOG.debug("meshio (%s) printed: %s", what, buffer.getvalue().strip())
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield buffer
+    finally:
+        if buffer.getvalue().strip():
+            _LOG.debug("meshio (%s) printed: %s", what, buffer.getvalue().strip())
 
 
 def _is_gmsh(path: Path, file_format: str | None) -> bool:
@@ -109,11 +112,6 @@ def _row_keys(rows: np.ndarray) -> np.ndarray:
 def from_meshio(cls: type[Mesh], m: Any, source: str = "meshio mesh", check: bool = True) -> Mesh:
     """Build a Mesh from a ``meshio.Mesh``: full-dimensional linear cells plus tags (module doc)."""
     blocks = [(c.type, np.asarray(c.data)) for c in m.cells if len(c.data)]
-    known = [t for t, _ in blocks if t in _TDIM]
-    if not known or max(_TDIM[t] for t in known) == 0:
-        found = sorted({t for t, _ in blocks}) or "no cells"
-        raise InvalidMeshError(f"{source}: expected line, triangle, quad or tetra cells, found {found}")
-    tdim = max(_TDIM[t] for t in known)
     unsupported = sorted({t for t, _ in blocks if t not in _TDIM})
     if unsupported:
         # Higher-order or hexahedral cells: refusing is better than silently dropping them.
@@ -121,6 +119,11 @@ def from_meshio(cls: type[Mesh], m: Any, source: str = "meshio mesh", check: boo
             f"{source}: unsupported cell type(s) {unsupported}; sciml meshes hold linear "
             "line, triangle, quad and tetra cells"
         )
+    known = [t for t, _ in blocks if t in _TDIM]
+    if not known or max(_TDIM[t] for t in known) == 0:
+        found = sorted({t for t, _ in blocks}) or "no cells"
+        raise InvalidMeshError(f"{source}: expected line, triangle, quad or tetra cells, found {found}")
+    tdim = max(_TDIM[t] for t in known)
     cells: dict[str, list[np.ndarray]] = {}
     for ctype, data in blocks:
         if _TDIM[ctype] == tdim:
@@ -183,11 +186,17 @@ def read_mesh(cls: type[Mesh], path: str | os.PathLike[str], file_format: str | 
     path = Path(path)
     if not path.is_file():
         raise InvalidMeshError(f"cannot read mesh {str(path)!r}: no such file")
+    printed = io.StringIO()
     try:
-        with _captured(f"read {path}"):
+        with _captured(f"read {path}") as printed:
             m = meshio.read(path, file_format=file_format)
-    except Exception as exc:  # meshio raises anything from ReadError to IndexError on bad input
+    # meshio raises anything from ReadError to IndexError on bad input, and calls sys.exit(1) when
+    # no reader accepts a file: neither may escape as such from a library call.
+    except (Exception, SystemExit) as exc:
         reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        if isinstance(exc, SystemExit):
+            said = " ".join(printed.getvalue().split())
+            reason = f"no meshio reader accepts it ({said or 'unknown format'})"
         raise InvalidMeshError(
             f"cannot read mesh {str(path)!r}: {reason} (expected a valid mesh file meshio can read, "
             "e.g. .msh, .vtu, .xdmf)"

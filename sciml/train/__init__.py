@@ -1,1 +1,62 @@
-"""train."""
+"""Training: the Task contract, the Trainer, checkpoints and their helpers.
+
+>>> from sciml.train import Task, Trainer
+>>> result = Trainer(task, train_data=ds, val_data={"64": val64}, epochs=10, out_dir="runs/a").fit()
+
+See :mod:`sciml.train.task` for what a Task provides, :mod:`sciml.train.trainer` for the loop,
+:mod:`sciml.train.checkpoint` for the on-disk format and :mod:`sciml.train.distributed` for DDP.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .callbacks import Callback, EarlyStopping
+from .checkpoint import (
+    capture_rng_state,
+    find_resumable,
+    list_checkpoints,
+    load_checkpoint,
+    load_latest,
+    restore_rng_state,
+    save_checkpoint,
+    seed_everything,
+)
+from .device import move_to_device, resolve_device
+from .logging import plot_history, read_history
+from .task import Task
+from .trainer import Trainer, TrainResult
+
+# Defined by other modules of this package that pull in more dependencies; resolved on first use.
+_LAZY = {"OperatorTask": "sciml.train.operator_task"}
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "OperatorTask",
+    "Task",
+    "TrainResult",
+    "Trainer",
+    "capture_rng_state",
+    "find_resumable",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_latest",
+    "move_to_device",
+    "plot_history",
+    "read_history",
+    "resolve_device",
+    "restore_rng_state",
+    "save_checkpoint",
+    "seed_everything",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sciml.train' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -315,7 +315,8 @@ def find_resumable(run_dir: str | os.PathLike[str]) -> Path | None:
 def capture_rng_state() -> dict[str, Any]:
     """The global RNG states (python ``random``, numpy legacy, torch CPU, CUDA, MPS) as plain data."""
     version, state, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    # The legacy global state on purpose: it is what np.random.* calls in user code draw from.
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # noqa: NPY002
     out: dict[str, Any] = {
         "python": {"version": int(version), "state": [int(v) for v in state], "gauss": gauss},
         "numpy": {
@@ -346,8 +347,8 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
         random.setstate((int(py["version"]), tuple(int(v) for v in py["state"]), py["gauss"]))
         nps = state["numpy"]
         keys = nps["keys"].numpy().astype(np.uint32)
-        np.random.set_state((nps["bit_generator"], keys, int(nps["pos"]), int(nps["has_gauss"]),
-                             float(nps["cached_gaussian"])))
+        legacy = (nps["bit_generator"], keys, int(nps["pos"]), int(nps["has_gauss"]), float(nps["cached_gaussian"]))
+        np.random.set_state(legacy)  # noqa: NPY002
         torch.set_rng_state(state["torch"].cpu())
         cuda = state.get("cuda") or []
         if cuda and torch.cuda.is_available():
@@ -371,5 +372,5 @@ def seed_everything(seed: int) -> None:
         raise ConfigError(f"seed: expected an int, got {seed!r}")
     seed = int(seed)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (the global state user code draws from)
     torch.manual_seed(seed)

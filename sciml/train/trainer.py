@@ -5,16 +5,16 @@ The Task says what the loss terms are; the Trainer does everything else: device,
 clipping, the loss-term combiner, a NaN/Inf guard before every step, evaluation, early stopping,
 logging, progress bars and crash-safe checkpoints from which a run resumes exactly.
 
-One step, in order: ``task.sample()``; forward under autocast; ``combiner(terms, params)`` sets
-``p.grad``; under DDP the gradients and the terms are averaged over ranks in one all-reduce; every
-term (and, outside fp16, every gradient) is checked for finiteness *before* the optimiser touches
-the weights; fp16 gradients are unscaled; clipping; optimiser step; per-step schedule; then
-``task.on_step_end(step)``, logging, evaluation and checkpointing as due.
+A step, in order: fetch the batch (an epoch ends when its iterator is exhausted: epoch schedule,
+evaluation); ``task.sample()``; :class:`~sciml.train.step.StepEngine` (forward, combiner, DDP
+average, guard, optimiser); per-step schedule; ``task.on_step_end(step)``; logging, callbacks,
+evaluation and checkpoint as due. A checkpoint taken after step ``s`` holds everything the rest
+of the run depends on (weights, optimiser, schedule, data position, RNG streams), so a resumed run
+repeats exactly what the uninterrupted one would have done.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -29,15 +29,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_name, check_positive_int
 from ..errors import CheckpointError, ConfigError, DivergenceError
-from ..optim.combine import Combiner, check_terms, get_combiner
+from ..optim.combine import Combiner, get_combiner
 from . import checkpoint as ckpt
 from .callbacks import Callback, EarlyStopping, make_early_stopping
 from .device import autocast, check_precision, move_to_device
 from .distributed import (
-    DistInfo,
     all_gather_objects,
-    all_reduce_mean,
-    average_gradients,
     broadcast_module,
     current_dist,
     setup_distributed,
@@ -46,6 +43,8 @@ from .distributed import (
 from .loaders import batches_per_epoch, make_eval_loaders, make_train_loader, open_epoch
 from .logging import MetricsLogger, make_progress, plot_history
 from .phases import build_optimizer, build_scheduler, current_lr, parse_phases, scale_lr, step_scheduler
+from .state import apply_state, capture_state
+from .step import NonFiniteStep, StepEngine
 from .task import Task, batch_size_of, check_task
 
 __all__ = ["Trainer", "TrainResult"]
@@ -58,7 +57,8 @@ class TrainResult:
     """What :meth:`Trainer.fit` returns.
 
     ``reason`` is ``"completed"``, ``"early_stopped"``, ``"diverged"`` (``nan_policy="stop"``) or a
-    reason given by a callback through ``trainer.request_stop``.
+    reason given by a callback through ``trainer.request_stop``. ``metrics`` holds the last
+    evaluation (``"<set>/<metric>"``) and ``"train/loss"`` (mean over the last log window).
     """
 
     reason: str
@@ -73,22 +73,10 @@ class TrainResult:
     message: str = ""
 
 
-def _cpu_copy(obj: Any) -> Any:
-    """Deep copy with every tensor cloned to CPU (state dicts share storage with the live model)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, Mapping):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return copy.deepcopy(obj)
-
-
-def _json_spec(name: str, spec: Any) -> str:
-    try:
-        return json.dumps(spec, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"task.{name}: expected a JSON-serialisable dict or None, got {spec!r} ({exc})") from None
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name}: expected an int >= {low}, got {value!r}")
+    return value
 
 
 class Trainer:
@@ -183,30 +171,26 @@ class Trainer:
         self.task = check_task(task)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.val_batch_size = check_positive_int("val_batch_size", val_batch_size or batch_size)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"seed: expected an int, got {seed!r}")
-        self.seed, self.shuffle, self.drop_last = seed, bool(shuffle), bool(drop_last)
+        self.seed = _check_int("seed", seed, -(2**62))
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         check_name("schedule_interval", schedule_interval, ("step", "epoch"))
         check_name("nan_policy", nan_policy, NAN_POLICIES)
         self.schedule_interval, self.nan_policy = schedule_interval, nan_policy
-        if isinstance(max_rollbacks, bool) or not isinstance(max_rollbacks, int) or max_rollbacks < 0:
-            raise ConfigError(f"max_rollbacks: expected an int >= 0, got {max_rollbacks!r}")
-        self.max_rollbacks = max_rollbacks
-        self.lr_factor = float(lr_factor)
-        if not 0 < self.lr_factor <= 1:
+        self.max_rollbacks = _check_int("max_rollbacks", max_rollbacks, 0)
+        if isinstance(lr_factor, bool) or not isinstance(lr_factor, (int, float)) or not 0 < lr_factor <= 1:
             raise ConfigError(f"lr_factor: expected a number in (0, 1], got {lr_factor!r}")
-        if grad_clip is not None and not (math.isfinite(float(grad_clip)) and float(grad_clip) > 0):
+        self.lr_factor = float(lr_factor)
+        if grad_clip is not None and (isinstance(grad_clip, bool) or not isinstance(grad_clip, (int, float))
+                                      or not (math.isfinite(grad_clip) and grad_clip > 0)):
             raise ConfigError(f"grad_clip: expected None or a finite positive number, got {grad_clip!r}")
         self.grad_clip = None if grad_clip is None else float(grad_clip)
         self.log_every = check_positive_int("log_every", log_every)
         self.eval_every = None if eval_every is None else check_positive_int("eval_every", eval_every)
-        self.checkpoint_every = None if checkpoint_every is None else check_positive_int(
-            "checkpoint_every", checkpoint_every)
+        self.checkpoint_every = (None if checkpoint_every is None
+                                 else check_positive_int("checkpoint_every", checkpoint_every))
         self.keep_checkpoints = check_positive_int("keep_checkpoints", keep_checkpoints)
-        self.snapshot_every = check_positive_int(
-            "snapshot_every", snapshot_every or self.checkpoint_every or 100)
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigError(f"num_workers: expected an int >= 0, got {num_workers!r}")
+        self.snapshot_every = check_positive_int("snapshot_every", snapshot_every or self.checkpoint_every or 100)
+        num_workers = _check_int("num_workers", num_workers, 0)
         if progress is not None and not isinstance(progress, bool):
             raise ConfigError(f"progress: expected None, True or False, got {progress!r}")
         self.progress = progress
@@ -225,22 +209,24 @@ class Trainer:
             self.callbacks.append(stopper)
         self.combiner = get_combiner(combiner)
 
-        # device, process group, precision
+        # device, process group, precision, compilation
         self.dist, self.device = setup_distributed(device)
         self.task.to(self.device)
         self.precision = precision
-        self._amp_dtype = check_precision(precision, self.device)
-        self.scaler: torch.amp.GradScaler | None = None
+        amp_dtype = check_precision(precision, self.device)
+        self.scaler: Any = None
         if precision == "fp16":
             try:
                 self.scaler = torch.amp.GradScaler(self.device.type)
-            except Exception as exc:  # platform without a scaler for this device
+            except Exception as exc:  # no scaler for this device type in this torch
                 raise ConfigError(f"precision='fp16' needs a GradScaler on {self.device}: {exc}") from None
+        self._amp_dtype = amp_dtype
         self.compile = bool(compile)
         if self.compile:
-            self.task.trained_model().compile()
-        self._compiled_ok = not self.compile
-        self._params = [p for p in self.task.parameters() if p.requires_grad]
+            self.task.trained_model().compile()  # in place: state_dict keys stay the same
+        self.params = [p for p in self.task.parameters() if p.requires_grad]
+        self.engine = StepEngine(self.task, self.params, self.combiner, self.dist, self.device, amp_dtype,
+                                 self.scaler, self.grad_clip, compiled=self.compile)
 
         # data
         self._train_loader, self._sampler = make_train_loader(
@@ -274,14 +260,13 @@ class Trainer:
         for phase in self.phases:
             self._bounds.append(self._bounds[-1] + phase.steps)
         self.total_steps = self._bounds[-1]
-        self._default_eval_every = max(1, self.total_steps // 10)
 
         # loop state
-        self.step = self.epoch = self.batch_in_epoch = 0
+        self.step = self.epoch = self.batch_in_epoch = self.rollbacks = 0
         self.phase_index = -1
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
-        self.rollbacks = 0
+        self.last_metrics: dict[str, float] = {}
         self._iter: Any = None
         self._stop: tuple[str, str] | None = None
         self._snapshot: dict[str, Any] | None = None
@@ -290,11 +275,9 @@ class Trainer:
         self._last_ckpt: Path | None = None
         self._last_ckpt_step = -1
         self._window: list[list[float]] = []
-        self._term_names: list[str] = []
-        self.last_metrics: dict[str, float] = {}
         self._t0 = time.perf_counter()
-        path = self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.dist.is_main) else None
-        self.logger = MetricsLogger(path)
+        log_path = self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.dist.is_main) else None
+        self.logger = MetricsLogger(log_path)
 
     # -- public API ---------------------------------------------------------------------------
     @property
@@ -303,11 +286,26 @@ class Trainer:
         return self.logger.records
 
     def request_stop(self, reason: str, message: str = "") -> None:
-        """Ask the loop to stop after the current step (used by callbacks)."""
+        """Ask the loop to stop after the current step (callbacks use it; decide alike on all ranks)."""
         self._stop = (str(reason), str(message))
 
+    def settings(self) -> dict[str, Any]:
+        """The run's settings as JSON-able data (written to ``config.json`` and into checkpoints)."""
+        def plain(v: Any) -> Any:
+            return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+
+        return {
+            "task": type(self.task).__name__, "batch_size": self.batch_size, "seed": self.seed,
+            "shuffle": self.shuffle, "drop_last": self.drop_last, "total_steps": self.total_steps,
+            "world_size": self.dist.world_size, "precision": self.precision, "combiner": repr(self.combiner),
+            "phases": [{"optimizer": p.name, "steps": p.steps, "schedule": plain(p.schedule),
+                        "options": {k: plain(v) for k, v in p.options.items()}} for p in self.phases],
+            "schedule_interval": self.schedule_interval, "grad_clip": self.grad_clip,
+            "nan_policy": self.nan_policy, "device": str(self.device), "compile": self.compile,
+        }
+
     def resume(self, path: str | Path | None = None) -> Trainer:
-        """Load the state of a checkpoint file, or of the newest good checkpoint of a run directory.
+        """Load a checkpoint file, or the newest good checkpoint of a run directory (default: out_dir).
 
         Returns ``self``, so ``Trainer(task, ...).resume(run_dir).fit()`` continues the run.
         """
@@ -321,7 +319,8 @@ class Trainer:
             path, state = found
         else:
             state = ckpt.load_checkpoint(path, map_location="cpu")
-        self._load_state(state, where=str(path))
+        apply_state(self, state, where=str(path))
+        self._iter, self._window, self._stop = None, [], None
         self._last_ckpt, self._last_ckpt_step = path, self.step
         self.logger.truncate_after(self.step)
         self._log_event("resume", checkpoint=path.name)
@@ -336,33 +335,25 @@ class Trainer:
             if self.resume_requested and not self._resumed and ckpt.list_checkpoints(self.out_dir):
                 self.resume(self.out_dir)
             if not self._resumed:
-                if self.out_dir is not None and ckpt.list_checkpoints(self.out_dir):
-                    raise ConfigError(
-                        f"out_dir {self.out_dir} holds checkpoints of another run; pass resume=True to continue "
-                        "it, or use a new directory")
-                self.logger.truncate_after(-1)  # a fresh run starts a fresh log
-                broadcast_module(self.task, self.dist)
-                ckpt.seed_everything(self.seed + self.dist.rank)
-                self._log_event("start", total_steps=self.total_steps, world_size=self.dist.world_size)
-                self._write_config()
+                self._start_fresh()
             self._ensure_phase()
             if self.nan_policy == "rollback":
-                self._snapshot = self._capture(copy_to_cpu=True)
+                self._snapshot = capture_state(self, to_cpu=True)
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             progress = make_progress(self.total_steps, self.step, self.progress, self.dist.is_main)
             while self.step < self.total_steps and self._stop is None:
                 self._ensure_phase()
-                if self.nan_policy == "rollback" and self.step % self.snapshot_every == 0 and self.step > 0:
-                    self._snapshot = self._capture(copy_to_cpu=True)
+                if self.nan_policy == "rollback" and self.step % self.snapshot_every == 0:
+                    self._snapshot = capture_state(self, to_cpu=True)
                 batch = self._next_batch()
                 if self._stop is not None:
                     break
                 self.task.train()
                 self.task.sample()
                 try:
-                    values = self._step(batch)
-                except _NonFinite as bad:
+                    values = self.engine.step(batch, self.optimizer, self.phases[self.phase_index].is_lbfgs)
+                except NonFiniteStep as bad:
                     if self._handle_divergence(bad):
                         continue
                     break
@@ -382,36 +373,51 @@ class Trainer:
         """Metrics on the validation sets (or on ``val_data``), averaged over all samples and ranks.
 
         Runs in eval mode under ``no_grad`` (unless ``task.metrics_need_grad``) and leaves every
-        global RNG exactly as it found it, so evaluating does not change the training run.
+        global RNG as it found it, so evaluating does not change the course of training.
         """
         info = current_dist() if self.dist.is_distributed else self.dist
         if val_data is None and info.world_size != self.dist.world_size:
             val_data = self._val_data  # the process group is gone: evaluate everything here
         loaders = self._val_loaders if val_data is None else make_eval_loaders(
             val_data, batch_size=self.val_batch_size, num_workers=0, info=info, device=self.device)
+        if not loaders:
+            if self._train_loader is not None:
+                return {}
+            loaders = {"val": [None]}  # self-sampling task: one call to metrics(None)
         rng = ckpt.capture_rng_state()
         was_training = self.task.training
         self.task.eval()
         try:
-            if not loaders:
-                if self._train_loader is not None:
-                    return {}
-                loaders = {"val": [None]}  # self-sampling task: one call to metrics(None)
             results = {}
             for name, loader in loaders.items():
-                sums, count = self._metric_sums(loader)
-                for part_sums, part_count in all_gather_objects((sums, count), info)[1:]:
+                gathered = all_gather_objects(self._metric_sums(loader), info)
+                total: dict[str, float] = {}
+                n = 0.0
+                for part_sums, part_count in gathered:
                     for k, v in part_sums.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    count += part_count
-                results.update({f"{name}/{k}": v / max(count, 1) for k, v in sums.items()})
+                        total[k] = total.get(k, 0.0) + v
+                    n += part_count
+                results.update({f"{name}/{k}": v / max(n, 1.0) for k, v in total.items()})
             return results
         finally:
             self.task.train(was_training)
             ckpt.restore_rng_state(rng)
 
-    def _handle_divergence(self, bad: _NonFinite) -> bool:
-        """Apply nan_policy; True to continue the loop, False to stop."""
+    # -- the loop's pieces --------------------------------------------------------------------
+    def _start_fresh(self) -> None:
+        if self.out_dir is not None and ckpt.list_checkpoints(self.out_dir):
+            raise ConfigError(f"out_dir {self.out_dir} holds checkpoints of another run; pass resume=True to "
+                              "continue it, or use a new directory")
+        self.logger.truncate_after(-1)  # a fresh run starts a fresh log
+        broadcast_module(self.task, self.dist)  # all ranks start from rank 0's weights
+        ckpt.seed_everything(self.seed + self.dist.rank)
+        self._log_event("start", total_steps=self.total_steps, world_size=self.dist.world_size)
+        if self.out_dir is not None and self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write_bytes(self.out_dir / "config.json", json.dumps(self.settings(), indent=1).encode())
+
+    def _handle_divergence(self, bad: NonFiniteStep) -> bool:
+        """Apply nan_policy to a guarded step; True to go on, False to stop."""
         where = f"at step {self.step + 1} (phase {self.phase_index}: {self.phases[self.phase_index].name})"
         self._log_event("nonfinite", what=bad.what, detail=bad.detail)
         if self.nan_policy == "raise":
@@ -424,10 +430,13 @@ class Trainer:
             raise DivergenceError(f"non-finite {bad.what} {where}: {bad.detail}; giving up after "
                                   f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks})")
         failed_step = self.step + 1
-        self._load_state(self._snapshot, where="rollback snapshot", restore_rng=False)
+        # Weights, optimiser, schedule and data position go back; the RNG streams do not, so the
+        # retry draws fresh samples / dropout masks.
+        apply_state(self, self._snapshot, where="rollback snapshot", restore_rng=False)
+        self._iter, self._window = None, []
         scale_lr(self.optimizer, self.scheduler, self.lr_factor)
         self.rollbacks += 1
-        self._snapshot = self._capture(copy_to_cpu=True)  # later rollbacks compound the reduction
+        self._snapshot = capture_state(self, to_cpu=True)  # a second rollback compounds the reduction
         self._log_event("rollback", failed_step=failed_step, to_step=self.step, lr=current_lr(self.optimizer),
                         rollbacks=self.rollbacks)
         return True
@@ -438,18 +447,20 @@ class Trainer:
             step_scheduler(self.scheduler)
         self.task.on_step_end(self.step)
         self._window.append(values)
-        logs = {"loss": values[-1], **{f"loss/{n}": v for n, v in zip(self._term_names, values)}}
         if self.step % self.log_every == 0 or self.step == self.total_steps:
             self._log_train()
-        for cb in self.callbacks:
-            cb.on_step_end(self, self.step, logs)
-        every = self.eval_every or (None if self._train_loader is not None else self._default_eval_every)
+        if self.callbacks:
+            logs = {"loss": values[-1], **{f"loss/{n}": v for n, v in zip(self.engine.term_names, values)}}
+            for cb in self.callbacks:
+                cb.on_step_end(self, self.step, logs)
+        every = self.eval_every
+        if every is None and self._train_loader is None:
+            every = max(1, self.total_steps // 10)
         if every is not None and self.step % every == 0:
             self._run_eval()
         if self.checkpoint_every is not None and self.step % self.checkpoint_every == 0:
             self._save()
 
-    # -- data and epochs ----------------------------------------------------------------------
     def _next_batch(self) -> Any:
         if self._train_loader is None:
             return None
@@ -478,15 +489,12 @@ class Trainer:
         if self.eval_every is None:
             self._run_eval()
 
-    # -- phases -------------------------------------------------------------------------------
-    def _phase_at(self, step: int) -> int:
-        for i in range(len(self.phases)):
-            if step < self._bounds[i + 1]:
-                return i
-        return len(self.phases) - 1
-
     def _ensure_phase(self) -> None:
-        index = self._phase_at(self.step)
+        index = len(self.phases) - 1
+        for i in range(len(self.phases)):
+            if self.step < self._bounds[i + 1]:
+                index = i
+                break
         if index == self.phase_index and self.optimizer is not None:
             return
         self._build_phase(index)
@@ -496,29 +504,29 @@ class Trainer:
     def _build_phase(self, index: int) -> None:
         phase = self.phases[index]
         self.phase_index = index
-        self.optimizer = build_optimizer(phase, self._params)
+        self.optimizer = build_optimizer(phase, self.params)
         n_updates = phase.steps
         if self.schedule_interval == "epoch" and self.steps_per_epoch:
             n_updates = math.ceil(phase.steps / self.steps_per_epoch)
         self.scheduler = build_scheduler(phase, self.optimizer, n_updates)
 
-    # -- evaluation, logging, checkpoints -----------------------------------------------------
     def _metric_sums(self, loader: Any) -> tuple[dict[str, float], float]:
         sums: dict[str, float] = {}
         count = 0.0
-        grad = torch.enable_grad() if getattr(self.task, "metrics_need_grad", False) else torch.no_grad()
+        name = type(self.task).__name__
         for batch in loader:
             batch = move_to_device(batch, self.device)
+            grad = torch.enable_grad() if self.task.metrics_need_grad else torch.no_grad()
             with grad, autocast(self.device, self._amp_dtype):
                 metrics = self.task.metrics(batch)
             if not isinstance(metrics, Mapping):
-                raise ConfigError(f"{type(self.task).__name__}.metrics: expected a dict of numbers, got {metrics!r}")
+                raise ConfigError(f"{name}.metrics: expected a dict of numbers, got {type(metrics).__name__}")
             n = batch_size_of(batch)
             for k, v in metrics.items():
                 try:
                     sums[str(k)] = sums.get(str(k), 0.0) + float(v) * n
                 except (TypeError, ValueError):
-                    raise ConfigError(f"{type(self.task).__name__}.metrics[{k!r}]: expected a number, got {v!r}") from None
+                    raise ConfigError(f"{name}.metrics[{k!r}]: expected a number, got {v!r}") from None
             count += n
         return sums, count
 
@@ -540,7 +548,7 @@ class Trainer:
         self._window = []
         record = {"kind": "train", "step": self.step, "epoch": self.epoch, "time": self._elapsed(),
                   "phase": self.phase_index, "lr": current_lr(self.optimizer), "loss": means[-1]}
-        record.update({f"loss/{name}": v for name, v in zip(self._term_names, means)})
+        record.update({f"loss/{name}": v for name, v in zip(self.engine.term_names, means)})
         self.logger.log(record)
 
     def _log_event(self, event: str, **details: Any) -> None:
@@ -550,94 +558,10 @@ class Trainer:
     def _elapsed(self) -> float:
         return round(time.perf_counter() - self._t0, 4)
 
-    def _config(self) -> dict[str, Any]:
-        return {"task": type(self.task).__name__, "batch_size": self.batch_size, "seed": self.seed,
-                "shuffle": self.shuffle, "drop_last": self.drop_last, "total_steps": self.total_steps,
-                "world_size": self.dist.world_size, "precision": self.precision, "combiner": repr(self.combiner),
-                "phases": [{"optimizer": p.name, "steps": p.steps, "options": {k: repr(v) if not isinstance(
-                    v, (int, float, str, bool, type(None))) else v for k, v in p.options.items()},
-                    "schedule": p.schedule if isinstance(p.schedule, (str, type(None))) else repr(p.schedule)}
-                    for p in self.phases],
-                "schedule_interval": self.schedule_interval, "grad_clip": self.grad_clip,
-                "nan_policy": self.nan_policy, "device": str(self.device), "compile": self.compile}
-
-    def _write_config(self) -> None:
-        if self.out_dir is not None and self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write_bytes(self.out_dir / "config.json", json.dumps(self._config(), indent=1).encode())
-
-    def _capture(self, copy_to_cpu: bool = False) -> dict[str, Any]:
-        """The complete training state (what a checkpoint holds), as plain data."""
-        prefix = self.task.model_prefix()
-        full = self.task.state_dict()
-        model = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
-        rest = {k: v for k, v in full.items() if not k.startswith(prefix)}
-        state = {
-            "model": model, "model_prefix": prefix, "task_module": rest,
-            "task_state": self.task.state_for_checkpoint(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "scaler": None if self.scaler is None else self.scaler.state_dict(),
-            "combiner": self.combiner.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "phase": self.phase_index, "rollbacks": self.rollbacks, "last_eval_step": self._last_eval_step,
-            "sampler": {"seed": self.seed, "epoch": self.epoch, "batches_done": self.batch_in_epoch,
-                        "batch_size": self.batch_size, "shuffle": self.shuffle},
-            "rng": ckpt.capture_rng_state(),
-            "model_spec": _json_spec("model_spec", getattr(self.task, "model_spec", None)),
-            "problem": _json_spec("problem_spec", getattr(self.task, "problem_spec", None)),
-            "trainer": json.dumps(self._config()),
-        }
-        return _cpu_copy(state) if copy_to_cpu else state
-
-    def _load_state(self, state: Mapping[str, Any], *, where: str, restore_rng: bool = True) -> None:
-        try:
-            full = {state["model_prefix"] + k: v for k, v in state["model"].items()}
-            full.update(state["task_module"])
-            self.task.load_state_dict(full)
-        except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{where}: does not match the task {type(self.task).__name__}: {exc}") from exc
-        self.task.load_state_for_checkpoint(state["task_state"])
-        saved = json.loads(state.get("trainer", "{}"))
-        changed = {k: (saved[k], v) for k, v in self._config().items()
-                   if k in ("batch_size", "seed", "shuffle", "world_size", "total_steps") and k in saved and saved[k] != v}
-        if changed:
-            warnings.warn(f"{where}: resuming with changed settings {changed} (saved, now); the continuation is "
-                          "not the uninterrupted run", RuntimeWarning, stacklevel=3)
-        phase = int(state["phase"])
-        if not 0 <= phase < len(self.phases):
-            raise CheckpointError(f"{where}: phase {phase} does not exist in this run ({len(self.phases)} phases)")
-        self._build_phase(phase)
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scheduler is not None and state.get("scheduler") is not None:
-                self.scheduler.load_state_dict(state["scheduler"])
-            if self.scaler is not None and state.get("scaler") is not None:
-                self.scaler.load_state_dict(state["scaler"])
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{where}: optimiser/schedule state does not fit this run: {exc}") from exc
-        self.combiner.load_state_dict(state.get("combiner") or {})
-        saved_cbs = state.get("callbacks") or []
-        if len(saved_cbs) == len(self.callbacks):
-            for cb, cb_state in zip(self.callbacks, saved_cbs):
-                cb.load_state_dict(cb_state)
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.rollbacks = int(state.get("rollbacks", 0))
-        self._last_eval_step = int(state.get("last_eval_step", -1))
-        self._iter, self._window, self._stop = None, [], None
-        if restore_rng:
-            rngs = state.get("rng_per_rank")
-            if rngs and len(rngs) == self.dist.world_size:
-                ckpt.restore_rng_state(rngs[self.dist.rank])
-            else:
-                ckpt.restore_rng_state(state["rng"])
-
     def _save(self) -> None:
         if self.out_dir is None or self._last_ckpt_step == self.step:
             return
-        state = self._capture()
+        state = capture_state(self)
         if self.dist.is_distributed:  # every rank's RNG, so each continues its own stream
             state["rng_per_rank"] = all_gather_objects(state["rng"], self.dist)
         path = None

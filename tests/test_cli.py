@@ -1,0 +1,44 @@
+"""The `sciml` command as a user meets it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+from sciml.cli import main
+
+
+def test_problems_lists_inputs_outputs_params(capsys):
+    assert main(["problems"]) == 0
+    out = capsys.readouterr().out
+    assert "darcy:" in out and "poisson:" in out
+    assert "input  a:" in out and "input  g (boundary data):" in out and "output u" in out
+    assert main(["problems", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["darcy"]["params"]["f"] == 1.0
+
+
+def test_generate_darcy_matches_the_fno_benchmark_statistics(tmp_path):
+    out = tmp_path / "d.h5"
+    assert main(["generate", "darcy", "--n", "4", "--resolution", "29", "--out", str(out)]) == 0
+    with h5py.File(out) as f:
+        a, u = f["inputs/a"][:], f["outputs/u"][:]
+        assert a.shape == u.shape == (4, 1, 29, 29) and f.attrs["complete"]
+        assert json.loads(f.attrs["solve_grid"])["shape"] == [141, 141]
+    assert set(np.unique(a)) == {3.0, 12.0}
+    assert 0.2 < np.mean(a == 12) < 0.8
+    assert u.min() >= 0 and 5e-3 < u.max() < 3e-2
+
+
+def test_user_errors_are_one_line_with_exit_2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sciml.cli", "generate", "nosuch", "--n", "2", "--out", str(tmp_path / "x.h5")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "unknown problem 'nosuch'" in result.stderr and "Traceback" not in result.stderr
