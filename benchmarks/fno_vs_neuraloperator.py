@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             loss.backward()
             st["opt"].step()
             st["sched"].step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         st["epoch_seconds"].append(time.perf_counter() - start)
         return total / args.n_train
 
@@ -293,9 +293,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "data": data_source,
         "data_seconds": data_seconds,
         "settings": {
-            "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
-            "resolution": args.resolution, "batch_size": args.batch_size, "lr": args.lr,
-            "weight_decay": 1e-4, "schedule": "cosine per step", "seed": args.seed, "threads": args.threads,
+            "n_train": args.n_train,
+            "n_test": args.n_test,
+            "epochs": args.epochs,
+            "resolution": args.resolution,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "weight_decay": 1e-4,
+            "schedule": "cosine per step",
+            "seed": args.seed,
+            "threads": args.threads,
         },  # fmt: skip
         "configuration": {
             "sciml": "FNO(1, 1, n_modes=(12, 12), width=32, n_layers=4, padding=8 (end), append_coords, "

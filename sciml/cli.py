@@ -15,9 +15,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
-from .errors import SciMLError
+import numpy as np
+
+from .errors import ConfigError, SciMLError
 
 __all__ = ["main"]
 
@@ -79,17 +81,137 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a file made with other settings")
     p.set_defaults(func=_cmd_generate)
 
-    _add_later_commands(sub)
+    p = sub.add_parser("train", help="train an operator on a problem (data generated unless given)")
+    p.add_argument("problem", help="problem name or path to a problem file")
+    p.add_argument("--model", default="fno", help="model registry name (default fno)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                   help="model constructor argument, e.g. --model-arg width=64 --model-arg 'n_modes=[16,16]'")
+    p.add_argument("--data", default=None, help="existing dataset file (generated into the run otherwise)")
+    p.add_argument("--n-train", type=int, default=1000)
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--resolution", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes for data generation")
+    p.add_argument("--out", default=None, help="run directory (default runs/PROBLEM_MODEL)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("resume", help="continue a killed or finished run from its newest good checkpoint")
+    p.add_argument("run", help="run directory")
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("solve", help="answer new inputs with a trained run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=FORMULA",
+                   help='an input as a formula of x, y (z), e.g. --set g="sin(pi*x)*y" --set f=0')
+    p.add_argument("--plot", default=None, help="PNG with prediction, reference and error")
+    p.add_argument("--vtu", default=None, help="VTK file with prediction, reference and error")
+    p.add_argument("--no-reference", action="store_true", help="skip the classical solver")
+    p.set_defaults(func=_cmd_solve)
+
+    p = sub.add_parser("plot", help="picture of a dataset sample (.h5), a VTK file or a run's loss curve")
+    p.add_argument("file", help=".h5 dataset, .vti/.vtu/.vtk file or run directory")
+    p.add_argument("--index", type=int, default=0, help="sample of a dataset")
+    p.add_argument("--out", default=None, help="PNG to write (default: next to the file)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("quickstart", help="the whole story on the Poisson problem in about three minutes")
+    p.add_argument("--out", default="quickstart_out")
+    p.add_argument("--epochs", type=int, default=None, help="override the training length")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_quickstart)
     return parser
 
 
-def _add_later_commands(sub: Any) -> None:
-    """Training, solving and viewing commands live in sciml.workflows (imported when used)."""
-    try:
-        from . import workflows
-    except ImportError:  # pragma: no cover - only while the package is partially installed
-        return
-    workflows.add_cli_commands(sub)
+def _parse_assignments(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{what}: expected NAME=VALUE, got {item!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .workflows import train_operator
+
+    model_kwargs = {}
+    for key, text in _parse_assignments(args.model_arg, "--model-arg").items():
+        try:
+            model_kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            model_kwargs[key] = text
+    name = Path(args.problem).stem
+    run = train_operator(
+        args.problem, model=args.model, model_kwargs=model_kwargs, data=args.data, n_train=args.n_train,
+        n_test=args.n_test, resolution=args.resolution, out_dir=args.out or f"runs/{name}_{args.model}",
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
+        precision=args.precision, compile=args.compile, seed=args.seed, workers=args.workers,
+    )
+    print(f"run {run.run_dir}: test relative L2 mean {run.mean_error:.4f}, median {run.median_error:.4f} "
+          f"({run.result.reason})")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from .workflows import resume_operator
+
+    run = resume_operator(args.run)
+    print(f"run {run.run_dir}: test relative L2 mean {run.mean_error:.4f}, median {run.median_error:.4f} "
+          f"({run.result.reason})")
+    return 0
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from .fields import Field
+    from .solver import Solver
+    from .viz.render import compare, save_vtk
+
+    solver = Solver.load(args.run)
+    inputs = _parse_assignments(args.set, "--set")
+    prediction = solver(**inputs)
+    reference = None if args.no_reference else solver.reference(**inputs)
+    for name, pred in prediction.items():
+        line = f"{name}: min {pred.numpy().min():.4g}, max {pred.numpy().max():.4g}"
+        if reference is not None:
+            ref = reference[name].numpy()
+            line += f", relative L2 error vs reference {np.linalg.norm(pred.numpy() - ref) / np.linalg.norm(ref):.3e}"
+        print(line)
+    first = solver.output_names[0]
+    if args.plot:
+        if reference is None:
+            prediction[first].plot(screenshot=args.plot)
+        else:
+            compare(prediction[first], reference[first], screenshot=args.plot)
+        print(f"wrote {args.plot}")
+    if args.vtu:
+        fields = [Field(f.values, f.disc, f"{n}_prediction") for n, f in prediction.items()]
+        if reference is not None:
+            fields += [Field(f.values, f.disc, f"{n}_reference") for n, f in reference.items()]
+            fields += [Field(prediction[n].numpy() - f.numpy(), f.disc, f"{n}_error") for n, f in reference.items()]
+        save_vtk(fields, args.vtu)
+        print(f"wrote {args.vtu}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .viz.files import plot_file
+
+    print(f"wrote {plot_file(args.file, out=args.out, index=args.index)}")
+    return 0
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from .quickstart import quickstart
+
+    quickstart(out_dir=args.out, epochs=args.epochs, seed=args.seed)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -168,6 +168,8 @@ class Problem:
     params: dict[str, Any] = field(default_factory=dict)
     solve_stride: int = 1
     description: str = ""
+    source: str | None = field(default=None, repr=False, compare=False)
+    """The file the problem was loaded from (set by :func:`load_problem`), recorded in checkpoints."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -463,5 +465,7 @@ def load_problem(name_or_path: str | os.PathLike[str]) -> Problem:
     problem = getattr(module, "problem", None)
     if not isinstance(problem, Problem):
         raise ProblemError(f"{str(path)!r} must define `problem` as a sciml.Problem, got {type(problem).__name__}")
+    if problem.source is None:
+        problem.source = key
     _CACHE[key] = problem
     return problem

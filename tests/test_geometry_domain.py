@@ -229,3 +229,13 @@ def test_to_deepxde_is_float64(plate):
     assert geom is plate.to_deepxde()  # built once
     assert np.asarray(geom.bbox[0]).dtype == np.float64
     assert type(geom).__module__.startswith("deepxde")
+
+
+def test_a_used_domain_pickles(plate):
+    import pickle
+
+    plate.inside(np.array([[0.1, 0.1]]))  # builds the deepxde object (classes made at run time)
+    clone = pickle.loads(pickle.dumps(plate))
+    x = plate.sample_interior(200, method="halton", seed=5)
+    np.testing.assert_array_equal(clone.sample_interior(200, method="halton", seed=5), x)
+    np.testing.assert_array_equal(clone.on_boundary(x), plate.on_boundary(x))

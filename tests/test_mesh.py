@@ -164,6 +164,8 @@ def test_report_lists_degenerate_duplicate_orphan_and_broken_entries():
     assert report.nonfinite_nodes.tolist() == [8] and report.out_of_range["triangle"].tolist() == [4]
     with pytest.raises(InvalidMeshError, match="out-of-range"):
         broken.validate()
+    with pytest.raises(InvalidMeshError, match="broken"):
+        broken.quality()  # metrics of a mesh with dangling indices would be meaningless
     with pytest.raises(ConfigError):
         broken.validate(tol=-1.0)
 

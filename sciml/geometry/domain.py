@@ -84,10 +84,12 @@ def _generator(seed: Any) -> np.random.Generator:
     raise ConfigError(f"seed: expected a non-negative int, a numpy Generator or None, got {seed!r}")
 
 
-def _vector(name: str, value: Any, d: int | None = None) -> np.ndarray:
-    arr = as_float_array(name, value).reshape(-1) if np.ndim(value) <= 1 else as_float_array(name, value)
-    if arr.ndim != 1 or (d is not None and len(arr) != d):
-        raise ShapeError(name, (d if d is not None else "d",), np.shape(value))
+def _vector(name: str, value: Any, d: int) -> np.ndarray:
+    """``value`` as a float64 vector of length ``d`` (a scalar counts as length 1)."""
+    arr = as_float_array(name, value)
+    arr = arr.reshape(1) if arr.ndim == 0 else arr
+    if arr.ndim != 1 or len(arr) != d:
+        raise ShapeError(name, (d,), arr.shape)
     return arr
 
 
@@ -116,6 +118,15 @@ class Domain:
             )
         self._shape = shape
         self._dde: Any = None
+
+    # The deepxde object is a cache (and its classes are made at run time): never pickle it, so a
+    # Domain travels to DataLoader workers and into checkpoints.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"shape": self._shape}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._shape = state["shape"]
+        self._dde = None
 
     # -- constructors ------------------------------------------------------------------------------
     @classmethod
@@ -211,8 +222,11 @@ class Domain:
             return inside | np.asarray(geom.on_boundary(x), dtype=bool).reshape(len(x))
 
     def on_boundary(self, x: Any) -> np.ndarray:
-        """Boolean ``(N,)``: True for points on the boundary (to deepxde's tolerance, ~1e-5 relative
-        for disks and boxes, 1e-9 of the diameter for polygons)."""
+        """Boolean ``(N,)``: True for points on the boundary.
+
+        The tolerance is deepxde's for intervals, boxes, disks and balls (``np.isclose`` of the
+        coordinate or radius: ``1e-8 + 1e-5 * |value|``) and ``1e-9`` of the diameter for polygons.
+        """
         x = self._points(x)
         geom = self.to_deepxde()
         with _deepxde.float64():

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_name
 from ..errors import ConfigError, DTypeError, InvalidMeshError, ShapeError
+from ._cells import kuhn_tetrahedra, measures, triangle_angles
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..fields import Grid
@@ -184,8 +185,11 @@ class Mesh:
             raise ConfigError(f"Mesh: {sorted(self._cells)} cells need at least {self._tdim}-D points, got {self.ndim}-D")
         self._tags = self._parse_tags(boundary_tags or {})
         self._boundary: np.ndarray | None = None
+        structure = self._structure_report()
         if check:
-            self._structure_report().raise_if_invalid("Mesh")
+            structure.raise_if_invalid("Mesh")
+        # With check=False a broken mesh may exist, but only validate() may look at it.
+        self._broken = "; ".join(structure.problems()) or None
 
     # -- construction helpers ----------------------------------------------------------------------
     def _parse_cells(self, cells: Any, cell_type: str | None) -> dict[str, np.ndarray]:
@@ -290,6 +294,7 @@ class Mesh:
         For positively oriented cells the order gives outward normals (edges run counter-clockwise
         around a 2-D mesh). For a line mesh the facets are end nodes, ``(F, 1)``.
         """
+        self._require_intact("boundary_facets")
         if self._boundary is None:
             facets = np.concatenate([c[:, _FACETS[t]].reshape(-1, _FACETS[t].shape[1]) for t, c in self._cells.items()])
             _, first, counts = np.unique(np.sort(facets, axis=1), axis=0, return_index=True, return_counts=True)
@@ -310,17 +315,23 @@ class Mesh:
     def _orientable(self) -> bool:
         return self._tdim == self.ndim
 
+    def _require_intact(self, what: str) -> None:
+        if self._broken is not None:
+            raise InvalidMeshError(f"Mesh.{what}: the mesh is broken ({self._broken}); see Mesh.validate()")
+
     def _block_measures(self, ctype: str, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Signed volume, scaled Jacobian (min over corners, 1 for the ideal cell) and longest edge."""
-        return _measures(ctype, self._points[cells], self._orientable())
+        return measures(ctype, self._points[cells], self._orientable())
 
     def cell_volumes(self) -> dict[str, np.ndarray]:
         """Length/area/volume per cell, signed when the cells fill the space (2-D cells in 2-D...)."""
+        self._require_intact("cell_volumes")
         return {t: self._block_measures(t, c)[0] for t, c in self._cells.items()}
 
     def scaled_jacobians(self) -> dict[str, np.ndarray]:
         """Minimum corner Jacobian over edge-length products per cell, in [-1, 1]; 1 for equilateral
         triangles, squares and regular tetrahedra, <= 0 for inverted or degenerate cells."""
+        self._require_intact("scaled_jacobians")
         return {t: self._block_measures(t, c)[1] for t, c in self._cells.items()}
 
     def quality(self) -> dict[str, float]:
@@ -333,13 +344,14 @@ class Mesh:
             largest absolute cell volume), and for triangles ``min_angle`` / ``max_angle`` in
             degrees (NaN without triangles).
         """
+        self._require_intact("quality")
         vols, sjs = [], []
         for t, c in self._cells.items():
             v, s, _ = self._block_measures(t, c)
             vols.append(np.abs(v))
             sjs.append(s)
         vol, sj = np.concatenate(vols), np.concatenate(sjs)
-        angles = _triangle_angles(self._points[self._cells["triangle"]]) if "triangle" in self._cells else None
+        angles = triangle_angles(self._points[self._cells["triangle"]]) if "triangle" in self._cells else None
         return {
             "n_cells": float(self.n_cells),
             "min_scaled_jacobian": float(sj.min()),
@@ -440,7 +452,7 @@ class Mesh:
             quads = np.stack([a, b, c, d], axis=-1).reshape(-1, 4)
             cells = quads if cell_type == "quad" else np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
         else:
-            cells = _kuhn_tetrahedra(index)
+            cells = kuhn_tetrahedra(index)
         pts = grid.points()
         mesh = cls(pts, {cell_type: cells})
         facets = mesh.boundary_facets()
@@ -500,95 +512,3 @@ class Mesh:
         blocks = ", ".join(f"{len(c)} {t}" for t, c in self._cells.items())
         tags = f", tags={sorted(self._tags)}" if self._tags else ""
         return f"Mesh({self.n_points} nodes in {self.ndim}-D, {blocks}{tags})"
-
-
-def _kuhn_tetrahedra(index: np.ndarray) -> np.ndarray:
-    """Split every cube of a 3-D node-index array into the 6 tetrahedra along its main diagonal.
-
-    Each tetrahedron walks from corner (0,0,0) to (1,1,1) one axis at a time; the splitting is the
-    same in every cube, so faces match between neighbours. Odd axis orders are mirrored, hence the
-    swap that keeps every tetrahedron positively oriented.
-    """
-    from itertools import permutations
-
-    nx, ny, nz = (s - 1 for s in index.shape)
-    tets = []
-    for order in permutations(range(3)):
-        offset = np.zeros(3, dtype=int)
-        corners = [index[:nx, :ny, :nz]]
-        for axis in order:
-            offset[axis] = 1
-            o = offset
-            corners.append(index[o[0]: o[0] + nx, o[1]: o[1] + ny, o[2]: o[2] + nz])
-        tet = np.stack(corners, axis=-1).reshape(-1, 4)
-        inversions = sum(order[i] > order[j] for i in range(3) for j in range(i + 1, 3))
-        if inversions % 2:
-            tet = tet[:, [0, 2, 1, 3]]
-        tets.append(tet)
-    return np.concatenate(tets)
-
-
-def _cross2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-
-
-def _corner_values(p: np.ndarray, orientable: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Corner Jacobians and edge-length products of polygons ``p`` (M, k, d), k = 3 or 4."""
-    k = p.shape[1]
-    e1 = np.roll(p, -1, axis=1) - p  # to the next corner
-    e2 = np.roll(p, 1, axis=1) - p  # to the previous corner
-    if p.shape[2] == 2:
-        jac = _cross2(e1, e2)
-    else:
-        normal = np.cross(p[:, 2] - p[:, 0], p[:, 3 % k] - p[:, 1]) if k == 4 else np.cross(e1[:, 0], e2[:, 0])
-        nn = np.linalg.norm(normal, axis=-1, keepdims=True)
-        normal = np.divide(normal, nn, out=np.zeros_like(normal), where=nn > 0)
-        jac = (np.cross(e1, e2) * normal[:, None, :]).sum(-1)
-        if not orientable:
-            jac = np.abs(jac)
-    lengths = np.linalg.norm(e1, axis=-1) * np.linalg.norm(e2, axis=-1)
-    return jac, lengths
-
-
-def _measures(ctype: str, p: np.ndarray, orientable: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signed volume, scaled Jacobian and longest edge of cells with coordinates ``p`` (M, k, d)."""
-    if len(p) == 0:
-        empty = np.empty(0)
-        return empty, empty, empty
-    d = p.shape[2]
-    edges = p[:, :, None, :] - p[:, None, :, :]
-    hmax = np.linalg.norm(edges, axis=-1).reshape(len(p), -1).max(axis=1)
-    if ctype == "line":
-        e = p[:, 1] - p[:, 0]
-        vol = e[:, 0] if d == 1 else np.linalg.norm(e, axis=1)
-        return vol, np.sign(vol), hmax
-    if ctype == "tetra":
-        corners = [(0, 1, 2, 3), (1, 2, 0, 3), (2, 0, 1, 3), (3, 0, 2, 1)]
-        dets, lens = [], []
-        for c0, c1, c2, c3 in corners:
-            m = np.stack([p[:, c1] - p[:, c0], p[:, c2] - p[:, c0], p[:, c3] - p[:, c0]], axis=1)
-            dets.append(np.linalg.det(m))
-            lens.append(np.prod(np.linalg.norm(m, axis=-1), axis=1))
-        det, length = np.stack(dets, axis=1), np.stack(lens, axis=1)
-        sj = np.divide(det, length, out=np.zeros_like(det), where=length > 0) * math.sqrt(2.0)
-        return dets[0] / 6.0, np.clip(sj.min(axis=1), -1.0, 1.0), hmax
-    jac, length = _corner_values(p, orientable)
-    sj = np.divide(jac, length, out=np.zeros_like(jac), where=length > 0)
-    if ctype == "triangle":
-        sj = sj * (2.0 / math.sqrt(3.0))  # an equilateral triangle's corners have sin(60 deg)
-        vol = 0.5 * jac[:, 0]
-    elif d == 2:
-        vol = 0.5 * _cross2(p, np.roll(p, -1, axis=1)).sum(axis=1)  # shoelace
-    else:
-        vol = 0.5 * np.linalg.norm(np.cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 1]), axis=-1)
-    return vol, np.clip(sj.min(axis=1), -1.0, 1.0), hmax
-
-
-def _triangle_angles(p: np.ndarray) -> np.ndarray:
-    """Interior angles in degrees, ``(M, 3)``."""
-    e1 = np.roll(p, -1, axis=1) - p
-    e2 = np.roll(p, 1, axis=1) - p
-    dot = (e1 * e2).sum(-1)
-    norm = np.linalg.norm(e1, axis=-1) * np.linalg.norm(e2, axis=-1)
-    cos = np.divide(dot, norm, out=np.ones_like(dot), where=norm > 0)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))

@@ -310,7 +310,9 @@ class FNO(nn.Module):
         else:
             self.norms = nn.ModuleList(nn.GroupNorm(1, self.width) for _ in range(n_layers))
         self.act = make_activation(activation)
-        self.projection = MLP(self.width, self.out_channels, hidden=[projection_channels], activation=activation)
+        self.projection = MLP(
+            self.width, self.out_channels, hidden=[projection_channels], activation=activation
+        )
 
     @staticmethod
     def _check_padding(padding: Any, d: int) -> tuple[int | float, ...]:
@@ -371,4 +373,4 @@ class FNO(nn.Module):
                 h = self.act(h)
         if any(pads):
             h = h[(..., *(slice(0, n) for n in spatial))]
-        return self.projection(h.movedim(1, -1)).movedim(-1, 1)
+        return self.projection(h.movedim(1, -1)).movedim(-1, 1).contiguous()

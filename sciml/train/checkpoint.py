@@ -35,6 +35,7 @@ import platform
 import random
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ REQUIRED_KEYS = (
     "model", "optimizer", "rng", "model_spec", "problem",
 )
 _NAME_RE = re.compile(r"^ckpt_(\d{8,})\.pt$")
-_ALLOWED_LEAVES = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+_PLAIN = (int, float, bool, str, bytes, complex, type(None), torch.Size)
 
 
 def checkpoint_name(step: int) -> str:
@@ -149,23 +150,29 @@ def _indexed_sha(path: Path) -> str | None:
 def _versions() -> dict[str, str]:
     from .. import __version__
 
-    return {"sciml": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"sciml": str(__version__), "torch": str(torch.__version__), "python": platform.python_version()}
 
 
 def _check_plain(obj: Any, where: str) -> None:
-    """Refuse at save time what ``weights_only=True`` could not load back later."""
-    if isinstance(obj, Mapping):
+    """Refuse at save time what ``weights_only=True`` could not load back later.
+
+    Exact types on purpose: subclasses of the plain types (``numpy.float64`` is a float,
+    ``torch.__version__`` a str, a namedtuple a tuple) pickle as their own class, which the safe
+    unpickler rejects.
+    """
+    kind = type(obj)
+    if kind in (dict, OrderedDict):
         for key, value in obj.items():
-            if not isinstance(key, (str, int)):
+            if type(key) not in (str, int):
                 raise CheckpointError(f"checkpoint entry {where}: keys must be str or int, got {key!r}")
             _check_plain(value, f"{where}[{key!r}]")
-    elif isinstance(obj, (list, tuple, set)):
+    elif kind in (list, tuple, set):
         for i, value in enumerate(obj):
             _check_plain(value, f"{where}[{i}]")
-    elif not isinstance(obj, _ALLOWED_LEAVES):
+    elif not (kind in _PLAIN or isinstance(obj, (torch.Tensor, torch.dtype, torch.device))):
         raise CheckpointError(
-            f"checkpoint entry {where}: {type(obj).__name__} cannot be loaded with weights_only=True; "
-            "store tensors, numbers, strings, lists or dicts"
+            f"checkpoint entry {where}: {kind.__module__}.{kind.__name__} cannot be loaded with "
+            "weights_only=True; store tensors, plain numbers, strings, lists or dicts"
         )
 
 
@@ -261,7 +268,9 @@ def load_checkpoint(
     try:
         payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # every failure of the safe unpickler means: do not trust this file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        # the safe unpickler's own verdict ("Unsupported global: GLOBAL posix.system") when present
+        reason = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else "")
         raise CheckpointError(
             f"{path}: cannot be loaded safely with weights_only=True "
             f"(truncated, corrupt or unsafe payload): {type(exc).__name__}: {reason[:300]}"

@@ -11,7 +11,7 @@ Checkpoint payload (format version 1; every value plain data, loadable with ``we
 ``scheduler``       schedule ``state_dict`` or None
 ``scaler``          fp16 GradScaler ``state_dict`` or None
 ``combiner``        combiner state (momentum of M-ConFIG) or ``{}``
-``callbacks``       list of callback states (early stopping)
+``callbacks``       callback states by ``"<class>#<i>"`` (early stopping)
 ``step``            completed optimiser steps
 ``epoch``           current epoch (0-based)
 ``batch_in_epoch``  batches of that epoch already consumed (this rank)
@@ -69,6 +69,18 @@ def _json_spec(name: str, spec: Any) -> str:
         raise ConfigError(f"task.{name}: expected a JSON-serialisable dict or None, got {spec!r} ({exc})") from None
 
 
+def _callback_keys(trainer: Trainer) -> list[tuple[str, Any]]:
+    """``("EarlyStopping#0", cb)``...: callbacks keyed by class and rank among their class, so that
+    adding or removing a stateless callback between runs does not misplace the others' states."""
+    seen: dict[str, int] = {}
+    out = []
+    for cb in trainer.callbacks:
+        name = type(cb).__name__
+        out.append((f"{name}#{seen.get(name, 0)}", cb))
+        seen[name] = seen.get(name, 0) + 1
+    return out
+
+
 def capture_state(trainer: Trainer, *, to_cpu: bool = False) -> dict[str, Any]:
     """The trainer's complete state (see the module docstring); ``to_cpu`` makes an independent copy."""
     task = trainer.task
@@ -83,7 +95,7 @@ def capture_state(trainer: Trainer, *, to_cpu: bool = False) -> dict[str, Any]:
         "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),
         "scaler": None if trainer.scaler is None else trainer.scaler.state_dict(),
         "combiner": trainer.combiner.state_dict(),
-        "callbacks": [cb.state_dict() for cb in trainer.callbacks],
+        "callbacks": {key: cb_state for key, cb in _callback_keys(trainer) if (cb_state := cb.state_dict())},
         "step": trainer.step,
         "epoch": trainer.epoch,
         "batch_in_epoch": trainer.batch_in_epoch,
@@ -139,13 +151,13 @@ def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, resto
     except (KeyError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{where}: optimiser/schedule state does not fit this run: {exc}") from exc
     trainer.combiner.load_state_dict(state.get("combiner") or {})
-    saved_callbacks = state.get("callbacks") or []
-    if len(saved_callbacks) == len(trainer.callbacks):
-        for cb, cb_state in zip(trainer.callbacks, saved_callbacks):
-            cb.load_state_dict(cb_state)
-    elif saved_callbacks:
-        warnings.warn(f"{where}: {len(saved_callbacks)} callback states saved, {len(trainer.callbacks)} callbacks "
-                      "now; callback states not restored", RuntimeWarning, stacklevel=3)
+    saved_callbacks = dict(state.get("callbacks") or {})
+    for key, cb in _callback_keys(trainer):
+        if key in saved_callbacks:
+            cb.load_state_dict(saved_callbacks.pop(key))
+    if saved_callbacks:
+        warnings.warn(f"{where}: no callback to take the saved states of {sorted(saved_callbacks)}",
+                      RuntimeWarning, stacklevel=3)
     trainer.step, trainer.epoch = int(state["step"]), int(state["epoch"])
     trainer.batch_in_epoch = int(state["batch_in_epoch"])
     trainer.rollbacks = int(state.get("rollbacks", 0))

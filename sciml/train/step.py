@@ -95,8 +95,9 @@ class StepEngine:
             raise
         except Exception as exc:
             if not self._compile_checked and _is_compile_error(exc):
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                raise ConfigError(f"compile=True failed on this platform ({type(exc).__name__}: {first}); "
+                # the first paragraph of dynamo's message names the backend and its error
+                head = " ".join(str(exc).strip().split("\n\n")[0].split())[:400]
+                raise ConfigError(f"compile=True failed on this platform ({type(exc).__name__}: {head}); "
                                   "use compile=False") from exc
             raise
         self._compile_checked = True

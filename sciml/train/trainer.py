@@ -114,9 +114,10 @@ class Trainer:
         registered combiner.
     precision : {"fp32", "bf16", "fp16"}
         Autocast precision; fp16 uses a ``GradScaler``. Unsupported combinations raise ConfigError.
-    compile : bool
-        ``torch.compile`` the task's model (in place); a platform that cannot compile raises
-        ConfigError at the first step.
+    compile : bool or dict
+        ``torch.compile`` the task's model in place (a dict holds ``torch.compile`` options such
+        as ``{"mode": "max-autotune"}``). Compilation happens at the first step; a platform that
+        cannot compile raises ConfigError then.
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU), or an explicit device. Under torchrun:
         ``cuda:LOCAL_RANK`` or CPU.
@@ -221,9 +222,15 @@ class Trainer:
             except Exception as exc:  # no scaler for this device type in this torch
                 raise ConfigError(f"precision='fp16' needs a GradScaler on {self.device}: {exc}") from None
         self._amp_dtype = amp_dtype
-        self.compile = bool(compile)
+        if not isinstance(compile, (bool, Mapping)):
+            raise ConfigError(f"compile: expected a bool or a dict of torch.compile options, got {compile!r}")
+        self.compile = bool(compile) or isinstance(compile, Mapping)
         if self.compile:
-            self.task.trained_model().compile()  # in place: state_dict keys stay the same
+            options = dict(compile) if isinstance(compile, Mapping) else {}
+            try:  # in place, so that state_dict keys stay the same; compilation itself happens lazily
+                self.task.trained_model().compile(**options)
+            except (TypeError, RuntimeError) as exc:
+                raise ConfigError(f"compile={compile!r}: torch.compile refused ({exc})") from None
         self.params = [p for p in self.task.parameters() if p.requires_grad]
         self.engine = StepEngine(self.task, self.params, self.combiner, self.dist, self.device, amp_dtype,
                                  self.scaler, self.grad_clip, compiled=self.compile)
@@ -275,6 +282,7 @@ class Trainer:
         self._last_ckpt: Path | None = None
         self._last_ckpt_step = -1
         self._window: list[list[float]] = []
+        self._step_lr = float("nan")
         self._t0 = time.perf_counter()
         log_path = self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.dist.is_main) else None
         self.logger = MetricsLogger(log_path)
@@ -443,6 +451,7 @@ class Trainer:
 
     def _after_step(self, values: list[float]) -> None:
         self.step += 1
+        self._step_lr = current_lr(self.optimizer)  # the lr this step used, logged below
         if self.schedule_interval == "step":
             step_scheduler(self.scheduler)
         self.task.on_step_end(self.step)
@@ -547,7 +556,7 @@ class Trainer:
         means = [sum(col) / n for col in zip(*self._window)]
         self._window = []
         record = {"kind": "train", "step": self.step, "epoch": self.epoch, "time": self._elapsed(),
-                  "phase": self.phase_index, "lr": current_lr(self.optimizer), "loss": means[-1]}
+                  "phase": self.phase_index, "lr": self._step_lr, "loss": means[-1]}
         record.update({f"loss/{name}": v for name, v in zip(self.engine.term_names, means)})
         self.logger.log(record)
 
