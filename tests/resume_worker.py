@@ -43,7 +43,7 @@ class NoisyRegression(Task):
     def loss_terms(self, batch):
         x, y = batch
         # input noise from all three global RNGs: a resume must restore every one of them
-        noise = torch.from_numpy(np.random.standard_normal(x.shape).astype(np.float32)) * 0.05
+        noise = torch.from_numpy(np.random.standard_normal(x.shape).astype(np.float32)) * 0.05  # noqa: NPY002
         x = x + noise * random.random() + 0.01 * torch.randn_like(x)
         return {"mse": (self.model(x) - y).pow(2).mean(), "l2": 1e-4 * self.model[0].weight.pow(2).sum()}
 
@@ -71,8 +71,9 @@ class KillSwitch(Callback):
 
 
 def make_trainer(run_dir: Path | None, *, resume: bool = False, callbacks=()) -> Trainer:
-    return Trainer(NoisyRegression(), train_data=data(), val_data=data(12), batch_size=8, steps=STEPS, lr=5e-3,
-                   schedule="cosine", seed=3, device="cpu", out_dir=run_dir, checkpoint_every=CHECKPOINT_EVERY,
+    return Trainer(NoisyRegression(), train_data=data(), val_data=data(12), batch_size=8, steps=STEPS,
+                   lr=5e-3, schedule="cosine", seed=3, device="cpu", out_dir=run_dir,
+                   checkpoint_every=CHECKPOINT_EVERY,
                    keep_checkpoints=2, log_every=1, early_stopping={"patience": 50}, resume=resume,
                    callbacks=list(callbacks))
 

@@ -338,7 +338,9 @@ class Weighted(Combiner):
     ) -> Tensor:
         unknown = sorted(set(self.weights) - set(terms))
         if unknown:
-            raise ConfigError(f"Weighted: weights given for {unknown} but the task's terms are {sorted(terms)}")
+            raise ConfigError(
+                f"Weighted: weights given for {unknown} but the task's terms are {sorted(terms)}"
+            )
         parts = []
         for key, term in terms.items():
             w = self.weights.get(key, self.default)

@@ -1,7 +1,9 @@
 """Training: the Task contract, the Trainer, checkpoints and their helpers.
 
->>> from sciml.train import Task, Trainer
->>> result = Trainer(task, train_data=ds, val_data={"64": val64}, epochs=10, out_dir="runs/a").fit()
+::
+
+    from sciml.train import Trainer
+    result = Trainer(task, train_data=ds, val_data={"64": val64}, epochs=10, out_dir="runs/a").fit()
 
 See :mod:`sciml.train.task` for what a Task provides, :mod:`sciml.train.trainer` for the loop,
 :mod:`sciml.train.checkpoint` for the on-disk format and :mod:`sciml.train.distributed` for DDP.

@@ -63,7 +63,9 @@ class EarlyStopping(Callback):
         Smallest change that counts as an improvement.
     """
 
-    def __init__(self, metric: str | None = None, patience: int = 5, mode: str = "min", min_delta: float = 0.0):
+    def __init__(
+        self, metric: str | None = None, patience: int = 5, mode: str = "min", min_delta: float = 0.0
+    ) -> None:
         if metric is not None and not isinstance(metric, str):
             raise ConfigError(f"EarlyStopping metric: expected a metric name, got {metric!r}")
         check_name("early-stopping mode", mode, ("min", "max"))

@@ -202,7 +202,8 @@ def save_checkpoint(
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
         raise CheckpointError(f"keep: expected None or an int >= 1, got {keep!r}")
     if not isinstance(state, Mapping):
-        raise CheckpointError(f"save_checkpoint: expected a mapping of plain data, got {type(state).__name__}")
+        raise CheckpointError(
+            f"save_checkpoint: expected a mapping of plain data, got {type(state).__name__}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(step)
@@ -226,7 +227,8 @@ def save_checkpoint(
     entries.sort(key=lambda e: int(e.get("step", -1)))
     dropped = entries[:-keep] if keep is not None else []
     entries = entries[-keep:] if keep is not None else entries
-    index = {"format": FORMAT + "-index", "latest": name, "sha256": digest, "step": step, "checkpoints": entries}
+    index = {"format": FORMAT + "-index", "latest": name, "sha256": digest, "step": step,
+             "checkpoints": entries}
     atomic_write_bytes(run_dir / INDEX_NAME, json.dumps(index, indent=1).encode())
     if keep is not None:
         kept = {e["file"] for e in entries}
@@ -290,7 +292,9 @@ def load_checkpoint(
     return payload
 
 
-def load_latest(run_dir: str | os.PathLike[str], *, map_location: Any = "cpu") -> tuple[Path, dict[str, Any]] | None:
+def load_latest(
+    run_dir: str | os.PathLike[str], *, map_location: Any = "cpu"
+) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint of ``run_dir`` that loads, as ``(path, payload)``; None if there is none.
 
     Corrupt newer checkpoints are skipped with a RuntimeWarning naming the file and the reason.
@@ -356,7 +360,8 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
         random.setstate((int(py["version"]), tuple(int(v) for v in py["state"]), py["gauss"]))
         nps = state["numpy"]
         keys = nps["keys"].numpy().astype(np.uint32)
-        legacy = (nps["bit_generator"], keys, int(nps["pos"]), int(nps["has_gauss"]), float(nps["cached_gaussian"]))
+        legacy = (nps["bit_generator"], keys, int(nps["pos"]), int(nps["has_gauss"]),
+                  float(nps["cached_gaussian"]))
         np.random.set_state(legacy)  # noqa: NPY002
         torch.set_rng_state(state["torch"].cpu())
         cuda = state.get("cuda") or []
@@ -367,7 +372,8 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
                 warnings.warn(
                     f"checkpoint holds CUDA RNG states for {len(cuda)} devices, {torch.cuda.device_count()} "
                     "are visible; CUDA RNGs not restored", RuntimeWarning, stacklevel=2)
-        if "mps" in state and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        mps = getattr(torch.backends, "mps", None)
+        if "mps" in state and mps is not None and mps.is_available():
             torch.mps.set_rng_state(state["mps"].cpu())
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         raise CheckpointError(f"malformed RNG state in checkpoint: {type(exc).__name__}: {exc}") from exc

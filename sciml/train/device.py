@@ -47,10 +47,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda[:i]' or 'mps', got {device!r} ({exc})") from None
+        raise ConfigError(
+            f"device: expected 'auto', 'cpu', 'cuda[:i]' or 'mps', got {device!r} ({exc})") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
+            raise ConfigError(
+                f"device {device!r} requested but CUDA is not available (torch {torch.__version__})")
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
             raise ConfigError(f"device {device!r}: expected an index below {count}, got {dev.index}")

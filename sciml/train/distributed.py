@@ -28,6 +28,7 @@ single process would draw with a batch ``W`` times larger.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 from collections.abc import Iterator, Sequence
@@ -46,7 +47,7 @@ __all__ = [
     "DistInfo",
     "launched_by_torchrun",
     "setup_distributed",
-    "teardown_distributed",
+    "shutdown_distributed",
     "current_dist",
     "barrier",
     "all_reduce_mean",
@@ -129,6 +130,7 @@ def setup_distributed(device: str | torch.device | None = "auto") -> tuple[DistI
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
+    atexit.register(shutdown_distributed)
     return DistInfo(rank, world, local, owns_group=True), dev
 
 
@@ -151,14 +153,16 @@ def _rank_device(device: str | torch.device | None, local_rank: int) -> torch.de
     return dev
 
 
-def teardown_distributed(info: DistInfo, barrier: bool = True) -> None:
-    """Destroy the process group if :func:`setup_distributed` created it.
+def shutdown_distributed() -> None:
+    """Destroy the default process group if one is initialised.
 
-    ``barrier=False`` on error paths: another rank may never reach the barrier.
+    The Trainer registers this to run at interpreter exit when it created the group, rather than
+    calling it at the end of ``fit``: a second ``fit`` in the same torchrun launch then reuses
+    the group. Re-creating the default group in one launch is not safe: torch restarts its
+    group numbering, so the new group's rendezvous keys collide with the old ones in torchrun's
+    store and the ranks can deadlock.
     """
-    if info.owns_group and dist.is_available() and dist.is_initialized():
-        if barrier:
-            dist.barrier()
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 

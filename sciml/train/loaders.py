@@ -8,13 +8,13 @@ exact. The loader's own generator (used only to seed worker processes) is re-see
 whose state the checkpoint restores.
 
 A ``DataLoader`` given by the user is used as is (``set_epoch`` is called on its sampler when it
-has one); resuming skips the consumed batches by reading them, which is exact only if that
-loader's order is itself deterministic.
+has one); resuming skips the consumed batches by reading them. That is exact when the loader's
+order does not depend on the global RNG (no shuffling, a seeded generator, or a sampler with
+``set_epoch``); a ``shuffle=True`` loader without a generator reshuffles the interrupted epoch.
 """
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -76,7 +76,8 @@ def make_train_loader(
     )
     if len(loader) == 0:
         raise ConfigError(
-            f"train_data: {sampler.num_samples} samples per rank give no batch of {batch_size} with drop_last=True"
+            f"train_data: {sampler.num_samples} samples per rank give no batch of {batch_size} "
+            "with drop_last=True"
         )
     return loader, sampler
 
@@ -94,7 +95,8 @@ def make_eval_loaders(
     if isinstance(data, (Dataset, DataLoader)):
         data = {"val": data}
     if not isinstance(data, Mapping) or not data:
-        raise ConfigError(f"val_data: expected None, a Dataset/DataLoader or a non-empty dict of them, got {data!r}")
+        raise ConfigError(
+            f"val_data: expected None, a Dataset/DataLoader or a non-empty dict of them, got {data!r}")
     out = {}
     for name, item in data.items():
         if not isinstance(name, str) or not name or "/" in name:
@@ -103,7 +105,8 @@ def make_eval_loaders(
             out[name] = item
             continue
         if not isinstance(item, Dataset):
-            raise ConfigError(f"val_data[{name!r}]: expected a Dataset or DataLoader, got {type(item).__name__}")
+            raise ConfigError(
+                f"val_data[{name!r}]: expected a Dataset or DataLoader, got {type(item).__name__}")
         if isinstance(item, IterableDataset) or not hasattr(item, "__len__"):
             out[name] = DataLoader(item, batch_size=batch_size, num_workers=num_workers)
             continue
@@ -113,7 +116,9 @@ def make_eval_loaders(
     return out
 
 
-def batches_per_epoch(loader: DataLoader | None, sampler: ResumableDistributedSampler | None = None) -> int | None:
+def batches_per_epoch(
+    loader: DataLoader | None, sampler: ResumableDistributedSampler | None = None
+) -> int | None:
     """Batches per full epoch (per rank), or None when unknown (iterable data, no data)."""
     if loader is None:
         return None
@@ -142,4 +147,13 @@ def open_epoch(
     batch_sampler = getattr(loader, "batch_sampler", None)
     if hasattr(getattr(batch_sampler, "sampler", None), "set_epoch") and batch_sampler.sampler is not inner:
         batch_sampler.sampler.set_epoch(epoch)
-    return itertools.islice(iter(loader), skip_batches, None)
+    if skip_batches == 0:
+        return iter(loader)
+    # Re-opening an epoch after a resume: the interrupted run drew from the global RNG when it
+    # opened this epoch and read these batches (DataLoader seeds, random samplers, augmentation)
+    # before the checkpoint captured the RNG state, so doing it again must not draw a second time.
+    with torch.random.fork_rng(devices=[]):
+        it = iter(loader)
+        for _ in range(skip_batches):
+            next(it, None)
+    return it

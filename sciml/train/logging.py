@@ -4,7 +4,8 @@
 ``"event"``), ``step`` (completed optimiser steps), ``epoch`` and ``time`` (seconds since the run
 started), plus:
 
-* train: ``lr``, ``loss`` and ``loss/<term>``, means over the steps since the previous record;
+* train: ``phase``, ``lr`` (of the step), ``loss`` and ``loss/<term>`` (means over the steps since
+  the previous record), and with fp16 ``amp_skipped`` (updates the GradScaler skipped so far);
 * val: ``<set>/<metric>`` for every validation set;
 * event: ``event`` (``"start"``, ``"resume"``, ``"phase"``, ``"rollback"``, ``"stop"``...) and details.
 
@@ -106,19 +107,22 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return records
 
 
+_NOT_PLOTTED = ("kind", "step", "epoch", "time", "lr", "phase", "amp_skipped")
+
+
 def _series(records: Iterable[Mapping[str, Any]], kind: str) -> dict[str, tuple[list[float], list[float]]]:
-    out: dict[str, tuple[list[float], list[float]]] = {}
+    """Numeric series of one record kind against steps; a step logged twice (retried after a
+    rollback) keeps its last value, so curves do not double back."""
+    by_key: dict[str, dict[float, float]] = {}
     for rec in records:
         if rec.get("kind") != kind:
             continue
         for key, value in rec.items():
-            if key in ("kind", "step", "epoch", "time", "lr", "phase") or isinstance(value, bool):
+            if key in _NOT_PLOTTED or isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)):
-                xs, ys = out.setdefault(key, ([], []))
-                xs.append(float(rec["step"]))
-                ys.append(float(value))
-    return out
+                by_key.setdefault(key, {})[float(rec["step"])] = float(value)
+    return {key: (sorted(points), [points[x] for x in sorted(points)]) for key, points in by_key.items()}
 
 
 def plot_history(
@@ -145,7 +149,8 @@ def plot_history(
         keys = list(keys)
         unknown = sorted(set(keys) - set(train) - set(val))
         if unknown:
-            raise ConfigError(f"plot_history: unknown keys {unknown}; available {sorted(set(train) | set(val))}")
+            available = sorted(set(train) | set(val))
+            raise ConfigError(f"plot_history: unknown keys {unknown}; available {available}")
         train = {k: v for k, v in train.items() if k in keys}
         val = {k: v for k, v in val.items() if k in keys}
     if not train and not val:

@@ -96,8 +96,8 @@ class OperatorTask(Task):
         return cls(
             model,
             grid=grid,
-            input_names=kwargs.pop("input_names", base.input_names),
-            output_names=kwargs.pop("output_names", base.output_names),
+            input_names=kwargs.pop("input_names", None) or base.input_names,
+            output_names=kwargs.pop("output_names", None) or base.output_names,
             x_normalizer=x_norm,
             y_normalizer=y_norm,
             problem=problem,

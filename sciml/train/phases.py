@@ -81,7 +81,8 @@ def _check_spec(what: str, spec: Any) -> None:
     if isinstance(spec, str):
         check_name("optimizer", spec, OPTIMIZERS)
     elif not callable(spec):
-        raise ConfigError(f"{what}: expected one of {sorted(OPTIMIZERS)} or an optimizer factory, got {spec!r}")
+        raise ConfigError(
+            f"{what}: expected one of {sorted(OPTIMIZERS)} or an optimizer factory, got {spec!r}")
 
 
 def _check_schedule(schedule: Any) -> None:
@@ -122,7 +123,8 @@ def parse_phases(
         _fill_defaults(phase, lr, weight_decay)
         return [phase]
     if not isinstance(phases, Sequence) or isinstance(phases, str) or len(phases) == 0:
-        raise ConfigError(f"phases: expected a non-empty list of (optimizer, n_steps[, options]), got {phases!r}")
+        raise ConfigError(
+            f"phases: expected a non-empty list of (optimizer, n_steps[, options]), got {phases!r}")
     out = []
     for i, item in enumerate(phases):
         if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
@@ -182,7 +184,8 @@ def build_scheduler(phase: Phase, optimizer: Optimizer, n_updates: int) -> LRSch
         if callable(phase.schedule):
             scheduler = phase.schedule(optimizer, n_updates)
             if not isinstance(scheduler, LRScheduler):
-                raise ConfigError(f"schedule factory: expected an LRScheduler, got {type(scheduler).__name__}")
+                raise ConfigError(
+                    f"schedule factory: expected an LRScheduler, got {type(scheduler).__name__}")
             return scheduler
         if phase.schedule == "onecycle":
             has_momentum = all("momentum" in g or "betas" in g for g in optimizer.param_groups)
@@ -195,7 +198,8 @@ def build_scheduler(phase: Phase, optimizer: Optimizer, n_updates: int) -> LRSch
         kw.setdefault("gamma", 0.1)
         return StepLR(optimizer, **kw)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"schedule {phase.schedule!r} with options {phase.schedule_kwargs}: {exc}") from None
+        raise ConfigError(
+            f"schedule {phase.schedule!r} with options {phase.schedule_kwargs}: {exc}") from None
 
 
 def step_scheduler(scheduler: LRScheduler | None) -> None:

@@ -66,7 +66,8 @@ def _json_spec(name: str, spec: Any) -> str:
     try:
         return json.dumps(spec, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"task.{name}: expected a JSON-serialisable dict or None, got {spec!r} ({exc})") from None
+        raise ConfigError(
+            f"task.{name}: expected a JSON-serialisable dict or None, got {spec!r} ({exc})") from None
 
 
 def _callback_keys(trainer: Trainer) -> list[tuple[str, Any]]:
@@ -135,11 +136,12 @@ def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, resto
     now = trainer.settings()
     changed = {k: (saved[k], now[k]) for k in _RESUME_SENSITIVE if k in saved and saved[k] != now[k]}
     if changed:
-        warnings.warn(f"{where}: resuming with changed settings {changed} (saved, now); the continuation will "
-                      "differ from the uninterrupted run", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{where}: resuming with changed settings {changed} (saved, now); the "
+                      "continuation will differ from the uninterrupted run", RuntimeWarning, stacklevel=3)
     phase = int(state["phase"])
     if not 0 <= phase < len(trainer.phases):
-        raise CheckpointError(f"{where}: phase {phase} does not exist in this run ({len(trainer.phases)} phases)")
+        raise CheckpointError(
+            f"{where}: phase {phase} does not exist in this run ({len(trainer.phases)} phases)")
     # Build first, then load: building a schedule rewrites the lr, loading restores it.
     trainer._build_phase(phase)
     try:

@@ -72,6 +72,8 @@ class StepEngine:
         self.dist, self.device, self.amp_dtype = dist, device, amp_dtype
         self.scaler, self.grad_clip = scaler, grad_clip
         self.term_names: list[str] = []
+        #: the last step's update was skipped by the fp16 GradScaler (gradient overflow)
+        self.skipped = False
         self._compile_checked = not compiled
         # float64 bookkeeping of the terms where the device has it (MPS has no float64)
         self._vec_dtype = torch.float32 if device.type == "mps" else torch.float64
@@ -86,6 +88,7 @@ class StepEngine:
         ConfigError
             If ``compile=True`` fails on this platform at the first step.
         """
+        self.skipped = False
         try:
             if closure_based:
                 values = self._closure_step(batch, optimizer)
@@ -108,7 +111,12 @@ class StepEngine:
         """Loss terms, combiner (sets ``p.grad``), DDP average; returns ``[terms..., loss]``."""
         with autocast(self.device, self.amp_dtype):
             terms = self.task.loss_terms(batch)
-        self.term_names = check_terms(terms, f"{type(self.task).__name__}.loss_terms")
+        names = check_terms(terms, f"{type(self.task).__name__}.loss_terms")
+        if self.term_names and names != self.term_names:
+            # the log, the NaN guard and stateful combiners rely on a fixed set of terms
+            raise ConfigError(f"{type(self.task).__name__}.loss_terms returned terms {names}, earlier "
+                              f"{self.term_names}; a task must return the same terms at every step")
+        self.term_names = names
         reduce = None
         if self.dist.is_distributed and self.combiner.reduces_itself:
             def reduce(t: Tensor) -> Tensor:
@@ -156,8 +164,11 @@ class StepEngine:
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
         if self.scaler is not None:
+            before = self.scaler.get_scale()
             self.scaler.step(optimizer)
             self.scaler.update()
+            # the scaler skips the update (and backs off) when the fp16 gradients overflowed
+            self.skipped = self.scaler.get_scale() < before
         else:
             optimizer.step()
         return values

@@ -32,20 +32,21 @@ from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..optim.combine import Combiner, get_combiner
 from . import checkpoint as ckpt
 from .callbacks import Callback, EarlyStopping, make_early_stopping
-from .device import autocast, check_precision, move_to_device
+from .device import check_precision, move_to_device
 from .distributed import (
     all_gather_objects,
+    barrier,
     broadcast_module,
     current_dist,
     setup_distributed,
-    teardown_distributed,
 )
+from .evaluation import evaluate_task
 from .loaders import batches_per_epoch, make_eval_loaders, make_train_loader, open_epoch
 from .logging import MetricsLogger, make_progress, plot_history
 from .phases import build_optimizer, build_scheduler, current_lr, parse_phases, scale_lr, step_scheduler
 from .state import apply_state, capture_state
 from .step import NonFiniteStep, StepEngine
-from .task import Task, batch_size_of, check_task
+from .task import Task, check_task
 
 __all__ = ["Trainer", "TrainResult"]
 
@@ -156,12 +157,14 @@ class Trainer:
     def __init__(
         self, task: Task, *, train_data: Dataset | DataLoader | None = None,
         val_data: Dataset | DataLoader | Mapping[str, Dataset | DataLoader] | None = None,
-        batch_size: int = 32, val_batch_size: int | None = None, shuffle: bool = True, drop_last: bool = False,
+        batch_size: int = 32, val_batch_size: int | None = None, shuffle: bool = True,
+        drop_last: bool = False,
         epochs: int | None = None, steps: int | None = None, optimizer: str | Callable[..., Any] = "adam",
         lr: float = 1e-3, weight_decay: float = 0.0, schedule: str | Callable[..., Any] | None = None,
         schedule_kwargs: Mapping[str, Any] | None = None, schedule_interval: str = "step",
         phases: Sequence[Any] | None = None, grad_clip: float | None = None, combiner: str | Combiner = "sum",
-        precision: str = "fp32", compile: bool = False, device: str | torch.device = "auto", seed: int = 0,
+        precision: str = "fp32", compile: bool | Mapping[str, Any] = False,
+        device: str | torch.device = "auto", seed: int = 0,
         out_dir: str | Path | None = None, checkpoint_every: int | None = None, keep_checkpoints: int = 3,
         log_every: int = 50, eval_every: int | None = None,
         early_stopping: EarlyStopping | int | Mapping[str, Any] | None = None, nan_policy: str = "raise",
@@ -190,7 +193,8 @@ class Trainer:
         self.checkpoint_every = (None if checkpoint_every is None
                                  else check_positive_int("checkpoint_every", checkpoint_every))
         self.keep_checkpoints = check_positive_int("keep_checkpoints", keep_checkpoints)
-        self.snapshot_every = check_positive_int("snapshot_every", snapshot_every or self.checkpoint_every or 100)
+        self.snapshot_every = check_positive_int(
+            "snapshot_every", snapshot_every or self.checkpoint_every or 100)
         num_workers = _check_int("num_workers", num_workers, 0)
         if progress is not None and not isinstance(progress, bool):
             raise ConfigError(f"progress: expected None, True or False, got {progress!r}")
@@ -240,9 +244,11 @@ class Trainer:
             train_data, batch_size=self.batch_size, shuffle=self.shuffle, drop_last=self.drop_last,
             seed=self.seed, num_workers=num_workers, info=self.dist, device=self.device)
         self._val_data = val_data
-        self._val_loaders = make_eval_loaders(val_data, batch_size=self.val_batch_size, num_workers=num_workers,
-                                              info=self.dist, device=self.device)
+        self._val_loaders = make_eval_loaders(val_data, batch_size=self.val_batch_size,
+                                              num_workers=num_workers, info=self.dist, device=self.device)
         self.steps_per_epoch = batches_per_epoch(self._train_loader, self._sampler)
+        if schedule_interval == "epoch" and self._train_loader is None:
+            raise ConfigError("schedule_interval='epoch' needs train_data (a run without data has no epochs)")
 
         # length of the run and its phases
         if phases is not None and (steps is not None or epochs is not None):
@@ -270,9 +276,11 @@ class Trainer:
 
         # loop state
         self.step = self.epoch = self.batch_in_epoch = self.rollbacks = 0
+        self.amp_skipped = 0  # fp16 steps skipped by the GradScaler (in this process)
         self.phase_index = -1
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
+        self._closure_based = False
         self.last_metrics: dict[str, float] = {}
         self._iter: Any = None
         self._stop: tuple[str, str] | None = None
@@ -284,7 +292,8 @@ class Trainer:
         self._window: list[list[float]] = []
         self._step_lr = float("nan")
         self._t0 = time.perf_counter()
-        log_path = self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.dist.is_main) else None
+        writes = self.out_dir is not None and self.dist.is_main
+        log_path = self.out_dir / "metrics.jsonl" if writes else None
         self.logger = MetricsLogger(log_path)
 
     # -- public API ---------------------------------------------------------------------------
@@ -336,7 +345,23 @@ class Trainer:
         return self
 
     def fit(self) -> TrainResult:
-        """Train until the run's length, early stopping, a stop request or divergence."""
+        """Train until the run's length, early stopping, a stop request or divergence.
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        DivergenceError
+            A loss term or gradient was NaN/Inf and ``nan_policy`` is ``"raise"``, or the
+            rollbacks are used up; the weights are those before the failing step.
+        CheckpointError
+            ``resume=True`` and the run directory's checkpoints are all unreadable.
+        ConfigError
+            ``out_dir`` holds another run's checkpoints (without ``resume=True``), the task's
+            terms or metrics break the contract, or ``compile=True`` fails on this platform.
+        """
         progress = None
         try:
             self._t0 = time.perf_counter()
@@ -360,9 +385,11 @@ class Trainer:
                 self.task.train()
                 self.task.sample()
                 try:
-                    values = self.engine.step(batch, self.optimizer, self.phases[self.phase_index].is_lbfgs)
+                    values = self.engine.step(batch, self.optimizer, self._closure_based)
                 except NonFiniteStep as bad:
                     if self._handle_divergence(bad):
+                        progress.n = self.step  # the run went back to the snapshot
+                        progress.refresh()
                         continue
                     break
                 self._after_step(values)
@@ -370,9 +397,6 @@ class Trainer:
                 if self.step % self.log_every == 0:
                     progress.set_postfix(loss=f"{values[-1]:.3e}")
             return self._finish()
-        except BaseException:
-            teardown_distributed(self.dist, barrier=False)
-            raise
         finally:
             if progress is not None:
                 progress.close()
@@ -385,31 +409,14 @@ class Trainer:
         """
         info = current_dist() if self.dist.is_distributed else self.dist
         if val_data is None and info.world_size != self.dist.world_size:
-            val_data = self._val_data  # the process group is gone: evaluate everything here
+            val_data = self._val_data  # the process group was shut down: evaluate everything here
         loaders = self._val_loaders if val_data is None else make_eval_loaders(
             val_data, batch_size=self.val_batch_size, num_workers=0, info=info, device=self.device)
         if not loaders:
             if self._train_loader is not None:
                 return {}
             loaders = {"val": [None]}  # self-sampling task: one call to metrics(None)
-        rng = ckpt.capture_rng_state()
-        was_training = self.task.training
-        self.task.eval()
-        try:
-            results = {}
-            for name, loader in loaders.items():
-                gathered = all_gather_objects(self._metric_sums(loader), info)
-                total: dict[str, float] = {}
-                n = 0.0
-                for part_sums, part_count in gathered:
-                    for k, v in part_sums.items():
-                        total[k] = total.get(k, 0.0) + v
-                    n += part_count
-                results.update({f"{name}/{k}": v / max(n, 1.0) for k, v in total.items()})
-            return results
-        finally:
-            self.task.train(was_training)
-            ckpt.restore_rng_state(rng)
+        return evaluate_task(self.task, loaders, device=self.device, amp_dtype=self._amp_dtype, info=info)
 
     # -- the loop's pieces --------------------------------------------------------------------
     def _start_fresh(self) -> None:
@@ -422,15 +429,16 @@ class Trainer:
         self._log_event("start", total_steps=self.total_steps, world_size=self.dist.world_size)
         if self.out_dir is not None and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write_bytes(self.out_dir / "config.json", json.dumps(self.settings(), indent=1).encode())
+            config = json.dumps(self.settings(), indent=1).encode()
+            ckpt.atomic_write_bytes(self.out_dir / "config.json", config)
 
     def _handle_divergence(self, bad: NonFiniteStep) -> bool:
         """Apply nan_policy to a guarded step; True to go on, False to stop."""
         where = f"at step {self.step + 1} (phase {self.phase_index}: {self.phases[self.phase_index].name})"
         self._log_event("nonfinite", what=bad.what, detail=bad.detail)
         if self.nan_policy == "raise":
-            raise DivergenceError(f"non-finite {bad.what} {where}: {bad.detail}; the weights were not updated "
-                                  "(nan_policy='rollback' retries with a smaller learning rate)")
+            raise DivergenceError(f"non-finite {bad.what} {where}: {bad.detail}; the weights were not "
+                                  "updated (nan_policy='rollback' retries with a smaller learning rate)")
         if self.nan_policy == "stop":
             self.request_stop("diverged", f"non-finite {bad.what} {where}: {bad.detail}")
             return False
@@ -442,6 +450,8 @@ class Trainer:
         # retry draws fresh samples / dropout masks.
         apply_state(self, self._snapshot, where="rollback snapshot", restore_rng=False)
         self._iter, self._window = None, []
+        if self._last_ckpt_step > self.step:  # the checkpoint step will be reached again, differently
+            self._last_ckpt_step = -1
         scale_lr(self.optimizer, self.scheduler, self.lr_factor)
         self.rollbacks += 1
         self._snapshot = capture_state(self, to_cpu=True)  # a second rollback compounds the reduction
@@ -452,7 +462,9 @@ class Trainer:
     def _after_step(self, values: list[float]) -> None:
         self.step += 1
         self._step_lr = current_lr(self.optimizer)  # the lr this step used, logged below
-        if self.schedule_interval == "step":
+        if self.engine.skipped:
+            self.amp_skipped += 1
+        elif self.schedule_interval == "step":  # the schedule counts applied updates
             step_scheduler(self.scheduler)
         self.task.on_step_end(self.step)
         self._window.append(values)
@@ -476,7 +488,8 @@ class Trainer:
         while True:
             if self._iter is None:
                 self._iter = open_epoch(self._train_loader, self._sampler, epoch=self.epoch,
-                                        skip_batches=self.batch_in_epoch, batch_size=self.batch_size, seed=self.seed)
+                                        skip_batches=self.batch_in_epoch, batch_size=self.batch_size,
+                                        seed=self.seed)
             try:
                 batch = next(self._iter)
             except StopIteration:
@@ -514,30 +527,15 @@ class Trainer:
         phase = self.phases[index]
         self.phase_index = index
         self.optimizer = build_optimizer(phase, self.params)
+        # L-BFGS needs a closure; decided by type, so a factory returning one is handled too
+        self._closure_based = isinstance(self.optimizer, torch.optim.LBFGS)
+        if self._closure_based and self.scaler is not None:
+            raise ConfigError("precision='fp16' cannot be combined with L-BFGS (a GradScaler cannot drive a "
+                              "closure-based optimiser); use 'bf16' or 'fp32'")
         n_updates = phase.steps
         if self.schedule_interval == "epoch" and self.steps_per_epoch:
             n_updates = math.ceil(phase.steps / self.steps_per_epoch)
         self.scheduler = build_scheduler(phase, self.optimizer, n_updates)
-
-    def _metric_sums(self, loader: Any) -> tuple[dict[str, float], float]:
-        sums: dict[str, float] = {}
-        count = 0.0
-        name = type(self.task).__name__
-        for batch in loader:
-            batch = move_to_device(batch, self.device)
-            grad = torch.enable_grad() if self.task.metrics_need_grad else torch.no_grad()
-            with grad, autocast(self.device, self._amp_dtype):
-                metrics = self.task.metrics(batch)
-            if not isinstance(metrics, Mapping):
-                raise ConfigError(f"{name}.metrics: expected a dict of numbers, got {type(metrics).__name__}")
-            n = batch_size_of(batch)
-            for k, v in metrics.items():
-                try:
-                    sums[str(k)] = sums.get(str(k), 0.0) + float(v) * n
-                except (TypeError, ValueError):
-                    raise ConfigError(f"{name}.metrics[{k!r}]: expected a number, got {v!r}") from None
-            count += n
-        return sums, count
 
     def _run_eval(self) -> None:
         if self._last_eval_step == self.step or (not self._val_loaders and self._train_loader is not None):
@@ -558,6 +556,8 @@ class Trainer:
         record = {"kind": "train", "step": self.step, "epoch": self.epoch, "time": self._elapsed(),
                   "phase": self.phase_index, "lr": self._step_lr, "loss": means[-1]}
         record.update({f"loss/{name}": v for name, v in zip(self.engine.term_names, means)})
+        if self.scaler is not None:
+            record["amp_skipped"] = self.amp_skipped
         self.logger.log(record)
 
     def _log_event(self, event: str, **details: Any) -> None:
@@ -607,5 +607,5 @@ class Trainer:
                 warnings.warn(f"loss_curve.png not written: {exc}", RuntimeWarning, stacklevel=2)
         for cb in self.callbacks:
             cb.on_fit_end(self, result)
-        teardown_distributed(self.dist)
+        barrier(self.dist)  # rank 0's files are complete when any rank returns
         return result
