@@ -32,7 +32,7 @@ import scipy.fft
 import scipy.linalg
 
 from ._checks import as_float_array, check_name, check_positive_int
-from .errors import ConfigError, NotSPDError, SciMLError, ShapeError, UnknownNameError
+from .errors import ConfigError, NotSPDError, SciMLError, ShapeError
 from .fields import Grid
 from .formula import compile_formula
 

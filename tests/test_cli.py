@@ -42,3 +42,27 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path):
     )
     assert result.returncode == 2
     assert "unknown problem 'nosuch'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_solve_plot_resume_round_trip(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "poisson", "--resolution", "17", "--n-train", "32", "--n-test", "8", "--epochs", "2",
+            "--batch-size", "8", "--model-arg", "width=8", "--model-arg", "n_modes=[4,4]",
+            "--model-arg", "n_layers=2", "--out", str(run)]
+    assert main(args) == 0
+    assert "test relative L2 mean" in capsys.readouterr().out
+    png, vtu = tmp_path / "solve.png", tmp_path / "solve.vtu"
+    assert main(["solve", str(run), "--set", "g=sin(pi*x)*y", "--set", "f=0", "--plot", str(png), "--vtu", str(vtu)]) == 0
+    out = capsys.readouterr().out
+    assert "relative L2 error vs reference" in out and png.stat().st_size > 10_000
+    import pyvista as pv
+
+    assert {"u_prediction", "u_reference", "u_error"} <= set(pv.read(vtu).point_data.keys())
+    assert main(["plot", str(run / "data_17.h5"), "--out", str(tmp_path / "sample.png")]) == 0
+    assert main(["plot", str(run), "--out", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "sample.png").is_file() and (tmp_path / "curve.png").is_file()
+    assert main(["resume", str(run)]) == 0
+    # Bad formulas and unknown inputs are user errors: one line, exit status 2.
+    assert main(["solve", str(run), "--set", "g=import os"]) == 2
+    assert main(["solve", str(run), "--set", "g=0", "--set", "f=0", "--set", "k=1"]) == 2
+    assert "unknown input" in capsys.readouterr().err

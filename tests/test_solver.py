@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from sciml.errors import CheckpointError, ConfigError, NonFiniteError, ProblemError, ShapeError, UnknownNameError
+from sciml.errors import (
+    CheckpointError,
+    ConfigError,
+    NonFiniteError,
+    ProblemError,
+    ShapeError,
+    UnknownNameError,
+)
 from sciml.fields import Field, Grid
 from sciml.solver import Solver
 from sciml.workflows import resume_operator, train_operator
