@@ -27,7 +27,7 @@ SETTINGS: dict[str, Any] = {
     "resolution": 33,
     "n_train": 1000,
     "n_test": 100,
-    "epochs": 25,
+    "epochs": 16,
     "batch_size": 20,
     "lr": 3e-3,
     "model_kwargs": {"n_modes": [12, 12], "width": 32, "n_layers": 4, "padding": 0.25},

@@ -150,7 +150,7 @@ def plot(
             cmap=cmaps[i],
             clim=clims[i],
             show_edges=False,
-            scalar_bar_args={"title": title, "vertical": False, "position_x": 0.15, "position_y": 0.03, "width": 0.7, "height": 0.08, "fmt": "%.3g"},
+            scalar_bar_args={"title": title, "vertical": False, "position_x": 0.15, "position_y": 0.03, "width": 0.7, "height": 0.08, "fmt": "%.3g", "n_labels": 3},
         )
         plotter.add_text(title, font_size=11, position="upper_edge")
         if flat:
