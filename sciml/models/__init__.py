@@ -27,6 +27,7 @@ _LAZY = {
     "FNO": "sciml.models.fno",
     "SpectralConv": "sciml.models.fno",
     "PointwiseLinear": "sciml.models.fno",
+    "DeepONet": "sciml.models.deeponet",
 }
 
 __all__ = [

@@ -27,6 +27,7 @@ _LAZY = {
     "dirichlet_to_neumann": "fd",
     "interior_values": "fd",
     "from_interior": "fd",
+    "rk4": "ode", "spline_antiderivative": "ode", "solve_diffusion_reaction": "diffusion_reaction",
 }
 
 __all__ = sorted(_LAZY)

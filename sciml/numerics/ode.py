@@ -127,6 +127,8 @@ def rk4(rhs: Rhs, y0: Any, t: Any, forcing: Any = None, substeps: int = 1) -> np
     for i, (t0, h) in enumerate(zip(starts, steps)):
         f0, fm, f1 = (None, None, None) if u is None else (f[:, i, 0], f[:, i, 1], f[:, i, 2])
         k1 = rhs(t0, y, f0)
+        if i == 0 and np.shape(k1) != y.shape:
+            raise ShapeError("rhs(t, y, u)", y.shape, np.shape(k1))
         k2 = rhs(t0 + h / 2, y + h / 2 * k1, fm)
         k3 = rhs(t0 + h / 2, y + h / 2 * k2, fm)
         k4 = rhs(t0 + h, y + h * k3, f1)
