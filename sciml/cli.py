@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,6 +140,13 @@ def _parse_assignments(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _report(run: Any) -> None:
+    # Under torchrun every rank runs the command; one line of output is enough.
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run {run.run_dir}: test relative L2 mean {run.mean_error:.4f}, median {run.median_error:.4f} "
+              f"({run.result.reason})")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .workflows import train_operator
 
@@ -154,8 +163,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
         precision=args.precision, compile=args.compile, seed=args.seed, workers=args.workers,
     )
-    print(f"run {run.run_dir}: test relative L2 mean {run.mean_error:.4f}, median {run.median_error:.4f} "
-          f"({run.result.reason})")
+    _report(run)
     return 0
 
 
@@ -163,8 +171,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from .workflows import resume_operator
 
     run = resume_operator(args.run)
-    print(f"run {run.run_dir}: test relative L2 mean {run.mean_error:.4f}, median {run.median_error:.4f} "
-          f"({run.result.reason})")
+    _report(run)
     return 0
 
 

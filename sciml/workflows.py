@@ -123,19 +123,25 @@ def train_operator(
     from .train import Trainer
     from .train.operator_task import OperatorTask
 
+    from .train.distributed import barrier, setup_distributed
+
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # Under torchrun every rank runs this function: join the group first so that only rank 0
+    # generates data and writes files while the others wait at a barrier.
+    dist_info, _ = setup_distributed(device)
+    if dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     grid = problem.resolve_grid(resolution)
     for name, value in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"train_operator: expected a positive integer {name}, got {value!r}")
 
     if data is None:
-        data = generate(
-            problem, n_train + n_test, grid, seed=seed, path=run_dir / f"data_{grid.shape[0]}.h5",
-            workers=workers, progress=progress,
-        )
+        data = run_dir / f"data_{grid.shape[0]}.h5"
+        if dist_info.is_main:
+            generate(problem, n_train + n_test, grid, seed=seed, path=data, workers=workers, progress=progress)
+        barrier(dist_info)
     data = Path(data)
     full = GridDataset(data)
     if len(full) < n_train + n_test:
@@ -153,7 +159,8 @@ def train_operator(
         "weight_decay": weight_decay, "schedule": schedule, "loss": loss, "device": device,
         "precision": precision, "compile": compile, "seed": seed, "checkpoint_every": checkpoint_every,
     }
-    (run_dir / RUN_FILE).write_text(json.dumps(settings, indent=2))
+    if dist_info.is_main:
+        (run_dir / RUN_FILE).write_text(json.dumps(settings, indent=2))
 
     steps_per_epoch = -(-n_train // batch_size)
     trainer = Trainer(
@@ -169,7 +176,8 @@ def train_operator(
 
     errors = task.per_sample_errors(DataLoader(test, batch_size=batch_size))
     summary = {"test_rel_l2_mean": float(errors.mean()), "test_rel_l2_median": float(np.median(errors))}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if dist_info.is_main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return OperatorRun(run_dir, solver, result, errors)
 
 
