@@ -121,9 +121,8 @@ def train_operator(
     from .models import build_model
     from .solver import Solver
     from .train import Trainer
-    from .train.operator_task import OperatorTask
-
     from .train.distributed import barrier, setup_distributed
+    from .train.operator_task import OperatorTask
 
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
