@@ -10,8 +10,8 @@ imported only when the part that needs them is used.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from . import errors  # noqa: F401  (tiny, no dependencies: sciml.errors always works)
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -44,16 +44,4 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "__version__", "errors"])
 
 
-def __getattr__(name: str) -> Any:
-    if name == "errors":
-        return import_module("sciml.errors")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sciml' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY, __all__)

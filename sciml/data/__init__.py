@@ -14,9 +14,7 @@ when someone imports ``sciml.data.generate`` later.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_exports
 from .generate import DEFAULT_SHARD_SIZE, generate
 from .hdf5 import SCHEMA_NAME, SCHEMA_VERSION, DatasetInfo, open_dataset_file, read_attrs, write_attrs
 
@@ -55,14 +53,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sciml.data' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*__all__, "hdf5", "dataset", "normalize"})
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY, [*__all__, "hdf5", "dataset", "normalize"])

@@ -153,12 +153,7 @@ def _single_threaded_env() -> Iterator[None]:
 
 def source_file(problem: Problem) -> str | None:
     """The file ``problem`` was loaded from by :func:`sciml.load_problem`, if it was."""
-    from .. import problem as problem_module
-
-    for key, cached in getattr(problem_module, "_CACHE", {}).items():
-        if cached is problem:
-            return key
-    return None
+    return problem.source
 
 
 def _parallel(

@@ -14,9 +14,7 @@ name -> module table ``_BUILTIN`` in :mod:`sciml.models.registry` (and, optional
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_exports
 from .registry import build_model, get_model_class, list_models, model_from_spec, register
 
 # Public class/function name -> module defining it, imported on first access (PEP 562).
@@ -45,14 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sciml.models' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY, __all__)

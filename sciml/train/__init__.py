@@ -11,9 +11,7 @@ See :mod:`sciml.train.task` for what a Task provides, :mod:`sciml.train.trainer`
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_exports
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import (
     capture_rng_state,
@@ -55,10 +53,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sciml.train' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY, __all__)
