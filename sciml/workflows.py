@@ -146,7 +146,14 @@ def train_operator(
     if len(full) < n_train + n_test:
         raise ConfigError(f"train_operator: {data} holds {len(full)} samples, expected n_train + n_test = {n_train + n_test}")
     train = GridDataset(data, indices=np.arange(n_train))
-    test = GridDataset(data, indices=np.arange(len(full) - n_test, len(full)))
+    test_indices = np.arange(len(full) - n_test, len(full))
+    test = GridDataset(data, indices=test_indices)
+    # Validation on the training resolution and, where the grid allows, on every second node:
+    # a discretisation-invariant operator should do about as well on both.
+    val = {f"test@{test.grid.shape[0]}": test}
+    if all((n - 1) % 2 == 0 and n > 8 for n in test.grid.shape):
+        coarse = GridDataset(data, indices=test_indices, stride=2)
+        val[f"test@{coarse.grid.shape[0]}"] = coarse
 
     kwargs = default_model_kwargs(model, problem, train.grid)
     kwargs.update(model_kwargs or {})
@@ -163,7 +170,7 @@ def train_operator(
 
     steps_per_epoch = -(-n_train // batch_size)
     trainer = Trainer(
-        task, train_data=train, val_data={"test": test}, batch_size=batch_size, epochs=epochs,
+        task, train_data=train, val_data=val, batch_size=batch_size, epochs=epochs,
         optimizer="adamw" if weight_decay else "adam", lr=lr, weight_decay=weight_decay, schedule=schedule,
         precision=precision, compile=compile, device=device, seed=seed, out_dir=run_dir,
         checkpoint_every=checkpoint_every or steps_per_epoch, eval_every=steps_per_epoch * max(1, epochs // 10),

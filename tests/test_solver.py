@@ -38,6 +38,9 @@ def test_training_learned_the_operator(run):
     summary = json.loads((run.run_dir / "summary.json").read_text())
     assert summary["test_rel_l2_mean"] == pytest.approx(run.mean_error)
     assert (run.run_dir / "loss_curve.png").is_file() and (run.run_dir / "metrics.jsonl").is_file()
+    # Validated at the training resolution and on every second node (discretisation invariance).
+    final = run.result.metrics
+    assert final["test@17/rel_l2"] < 0.08 and final["test@9/rel_l2"] < 0.15, final
 
 
 def test_solver_answers_a_new_boundary_condition_given_as_a_formula(run):
