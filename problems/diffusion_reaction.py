@@ -40,6 +40,11 @@ class ExtrudedRBFGRF(Space):
         return np.broadcast_to(line[:, :, None], (n, *grid.shape)).copy()
 
 
+def _ends(points):
+    """The ends x = 0 and x = 1 of the interval, where s = 0."""
+    return (points[..., 0] == 0) | (points[..., 0] == 1)
+
+
 def reference(inputs, grid, params):
     """Linearised Crank-Nicolson for all sources at once."""
     x, t = grid.axes
@@ -49,11 +54,11 @@ def reference(inputs, grid, params):
 
 problem = Problem(
     name="diffusion_reaction",
-    description="s_t = D s_xx + k s^2 + u(x) on [0, 1]^2 (x, t), zero initial and boundary values, D = k = 0.01",
+    description="s_t = D s_xx + k s^2 + u(x) on [0, 1]^2 (x, t), zero initial/boundary values, D = k = 0.01",
     inputs=[Input("u", ExtrudedRBFGRF(length_scale=0.2), description="source u(x), constant in time")],
     outputs=["s"],
     grid=Grid((100, 100)),
-    conditions=[Initial(0.0, time_axis=1), Dirichlet(0.0, where=lambda p: (p[..., 0] == 0) | (p[..., 0] == 1))],
+    conditions=[Initial(0.0, time_axis=1), Dirichlet(0.0, where=_ends)],
     reference=reference,
     params={"D": 0.01, "k": 0.01, "length_scale": 0.2},
 )

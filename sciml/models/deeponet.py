@@ -4,39 +4,43 @@ For an input function ``u`` read at ``m`` sensors and a query point ``x`` in ``d
 
 .. math::  G(u)(x) \\approx \\sum_{k=1}^{p} b_k(u(x_1), \\dots, u(x_m))\\, t_k(x) + b_0,
 
-where the **branch** network gives the coefficients ``b_k`` and the **trunk** network the basis
-functions ``t_k`` (the trunk's last layer is followed by the activation, as in the paper and in
-DeepXDE, since its outputs are basis functions), and ``b_0`` is a trainable output bias.
+where the **branch** network gives the coefficients ``b_k``, the **trunk** network the basis
+functions ``t_k`` (its last layer is followed by the activation, as in the paper and in DeepXDE),
+and ``b_0`` is a trainable output bias, one per output.
 
-Forms
------
-* *unstacked* (default): one branch network with ``p`` outputs;
-* *stacked*: ``p`` independent branch networks with one output each (the paper's first form),
-  evaluated together as one batched matrix product per layer;
-* *POD trunk*: the trunk is replaced by fixed POD modes of the training outputs (plus their mean),
-  fitted with :meth:`DeepONet.fit_pod` (Lu et al. 2022); it only knows the points of its modes.
+Forms: *unstacked* (one branch with ``p`` outputs, the default); *stacked* (``p`` scalar branch
+networks, the paper's first form, run as one batched product per layer, :class:`StackedMLP`); a
+*POD trunk* (fixed POD modes of the training outputs plus their mean, Lu et al. 2022, fitted with
+:meth:`DeepONet.fit_pod`, defined only at the points of its modes); user modules for branch or trunk
+(e.g. a CNN reading grid inputs).
 
-Several outputs (``n_outputs > 1``), by ``strategy``:
-
-* ``"independent"``: one branch and one trunk per output;
-* ``"split_branch"``: the branch gives ``n_outputs * p`` coefficients, split into groups, one per
-  output, all dotted with one shared trunk of ``p`` functions;
-* ``"split_trunk"``: one branch of ``p`` coefficients, a trunk of ``n_outputs * p`` functions split
-  per output;
-* ``"split_both"``: both give ``p`` values, split into ``n_outputs`` groups of ``p / n_outputs``.
+Several outputs (``n_outputs > 1``), by ``strategy``: ``"independent"`` (a branch and a trunk per
+output), ``"split_branch"`` (the branch gives ``n_outputs * p`` coefficients in groups, one shared
+trunk of ``p``), ``"split_trunk"`` (one branch of ``p``, a trunk of ``n_outputs * p`` split per output),
+``"split_both"`` (both give ``p``, split into ``n_outputs`` groups of ``p / n_outputs``).
 
 Data layouts
 ------------
-``model(u, x)`` with ``u`` of shape ``(N, m)`` (or ``(N, *branch_shape)`` for a user module) and
+``model(u, x)`` with ``u`` of shape ``(N, m)`` (or ``(N, *branch_shape)``) and
 
-* ``x`` of shape ``(P, d)``: the **Cartesian product** layout, every function evaluated at the
-  same ``P`` points with one einsum; returns ``(N, n_outputs, P)``;
+* ``x`` of shape ``(P, d)``: the **Cartesian product** layout, every function at the same ``P``
+  points, one matrix product; returns ``(N, n_outputs, P)``;
 * ``x`` of shape ``(N, P, d)``: every function at its own ``P`` points; returns ``(N, n_outputs, P)``.
-  The **pointwise triplets** of the paper (one query point per function) are ``P = 1``, and
-  :meth:`DeepONet.pointwise` takes them as ``(N, d)`` and returns ``(N, n_outputs)``.
+  The paper's **pointwise triplets** are ``P = 1``; :meth:`DeepONet.pointwise` takes them as
+  ``(N, d)`` and returns ``(N, n_outputs)``.
 
 Sensor counts, coordinate dimensions and batch sizes are checked on every call: a wrong sensor
 count is a :class:`~sciml.errors.ShapeError`, never a broadcast.
+
+Speed
+-----
+With MLP branch and trunk given as widths (unstacked), all weights and the output bias live in one
+flat parameter, and a fused autograd function (:class:`_FusedDeepONet`) computes the forward pass
+and every weight gradient by hand: one autograd node instead of one per layer, one gradient tensor
+(one fused Adam update, one NaN check), no gradient for the data. When ``u`` or ``x`` requires grad
+(derivatives for physics-informed losses, which the hand-written backward does not provide), under
+autocast, or with ``fused=False``, the same weights go through plain autograd; both paths give the
+same values and gradients (tested).
 """
 
 from __future__ import annotations
@@ -47,16 +51,21 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .._checks import check_name, check_positive_int
 from ..errors import ConfigError, ShapeError
-from .mlp import ACTIVATIONS, INITS, MLP
+from .mlp import ACTIVATIONS, INITS, MLP, _init_linear
 from .registry import register
 
 __all__ = ["DeepONet", "StackedMLP", "STRATEGIES"]
 
 STRATEGIES = ("single", "independent", "split_branch", "split_trunk", "split_both")
+
+# A packed layer: (weight offset, bias offset, fan_in, fan_out) in the flat parameter.
+Net = tuple[tuple[int, int, int, int], ...]
 
 
 def _widths(name: str, value: Any, minimum: int = 2) -> list[int]:
@@ -67,12 +76,11 @@ def _widths(name: str, value: Any, minimum: int = 2) -> list[int]:
 
 
 class StackedMLP(nn.Module):
-    """``n_nets`` independent MLPs with scalar outputs, evaluated as one batched product per layer.
+    """``n_nets`` independent scalar-output MLPs, evaluated as one batched product per layer.
 
-    Maps ``(N, in_features)`` to ``(N, n_nets)``: column ``k`` is the output of network ``k``. The
-    weights of layer ``l`` are one ``(n_nets, fan_in, fan_out)`` tensor, so the stacked DeepONet
-    costs one ``torch.baddbmm`` per layer instead of ``n_nets`` small matrix products. Each
-    network is initialised on its own, exactly as ``n_nets`` separate ``nn.Linear`` stacks would be.
+    Maps ``(N, in_features)`` to ``(N, n_nets)``; column ``k`` is network ``k``. Layer ``l`` holds one
+    ``(n_nets, fan_in, fan_out)`` weight, so the stacked DeepONet costs one ``torch.baddbmm`` per
+    layer instead of ``n_nets`` small products. Each network is initialised as an ``nn.Linear`` stack.
     """
 
     def __init__(self, widths: Sequence[int], n_nets: int, activation: str = "relu",
@@ -84,35 +92,131 @@ class StackedMLP(nn.Module):
         self.n_nets = check_positive_int("StackedMLP n_nets", n_nets)
         check_name("activation", activation, ACTIVATIONS)
         check_name("init", init, INITS)
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
-            w = torch.empty(self.n_nets, fan_in, fan_out)
-            b = torch.zeros(self.n_nets, 1, fan_out)
-            for k in range(self.n_nets):  # the same law as an nn.Linear(fan_in, fan_out) per network
-                layer = nn.Linear(fan_in, fan_out)
-                if init == "xavier_normal":
-                    nn.init.xavier_normal_(layer.weight)
-                elif init == "xavier_uniform":
-                    nn.init.xavier_uniform_(layer.weight)
-                elif init in ("kaiming_uniform", "kaiming_normal"):
-                    fn = nn.init.kaiming_uniform_ if init == "kaiming_uniform" else nn.init.kaiming_normal_
-                    fn(layer.weight, nonlinearity="relu")
-                w[k] = layer.weight.detach().T
-                if init == "default":
-                    b[k, 0] = layer.bias.detach()
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(b))
+            layers = [nn.Linear(fan_in, fan_out) for _ in range(self.n_nets)]
+            for layer in layers:
+                _init_linear(layer, init, activation)
+            self.weights.append(nn.Parameter(torch.stack([la.weight.detach().T for la in layers])))
+            self.biases.append(nn.Parameter(torch.stack([la.bias.detach()[None] for la in layers])))
         self.act = ACTIVATIONS[activation]()
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        h = u.unsqueeze(0).expand(self.n_nets, *u.shape)  # (K, N, m) view, no copy
+        h = u.unsqueeze(0).expand(self.n_nets, *u.shape)  # (K, N, m), a view
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
                 h = self.act(h)
         return h[..., 0].T  # (N, K)
+
+
+# -- the fused forward/backward ------------------------------------------------------------------
+# Per packed layer the plan holds (W^T view, b view, W view, (weight chunk, bias chunk, out, in)), the
+# chunks indexing ``grad.split(sizes)``.
+PlanLayer = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int, int, int]]
+
+# name -> (forward, backward(g, input, output), whether the backward needs the input). ReLU and tanh
+# differentiate from their output, so their forward runs in place and keeps nothing extra.
+_ACTS: dict[str, tuple[Any, Any, bool]] = {
+    "relu": (torch.relu_, lambda g, z, a: torch.ops.aten.threshold_backward(g, a, 0), False),
+    "tanh": (torch.tanh_, lambda g, z, a: torch.ops.aten.tanh_backward(g, a), False),
+    "gelu": (F.gelu, lambda g, z, a: torch.ops.aten.gelu_backward(g, z), True),
+    "silu": (F.silu, lambda g, z, a: torch.ops.aten.silu_backward(g, z), True),
+    "sin": (torch.sin, lambda g, z, a: g * torch.cos(z), True),  # Sine with w0 = 1
+}
+
+
+def _mlp(h: torch.Tensor, layers: list[PlanLayer], act: str, last: bool, keep: list[Any]) -> torch.Tensor:
+    """Forward through one packed MLP; appends every layer's input and kept pre-activation to ``keep``."""
+    n, (forward, _, needs_input) = len(layers), _ACTS[act]
+    for k in range(n):
+        keep.append(h)
+        z = torch.addmm(layers[k][1], h, layers[k][0])
+        if k < n - 1 or last:
+            keep.append(z if needs_input else None)
+            h = forward(z)
+        else:
+            keep.append(None)
+            h = z
+    return h
+
+
+def _mlp_backward(g: torch.Tensor, out: torch.Tensor, layers: list[PlanLayer], act: str, last: bool,
+                  kept: list[Any], chunks: Sequence[torch.Tensor]) -> None:
+    """Write one packed MLP's weight gradients into ``chunks`` given ``g = dL/d(output)``."""
+    n, backward = len(layers), _ACTS[act][1]
+    for k in range(n - 1, -1, -1):
+        _, _, w, (wi, bi, fan_out, fan_in) = layers[k]
+        h = kept[2 * k]
+        if k < n - 1 or last:
+            g = backward(g, kept[2 * k + 1], out)
+        torch.mm(g.t(), h, out=chunks[wi].view(fan_out, fan_in))
+        torch.sum(g, 0, out=chunks[bi])
+        if k:
+            g = torch.mm(g, w)
+            out = h  # this layer's input is the previous layer's activation output
+
+
+class _FusedDeepONet(torch.autograd.Function):
+    """The whole DeepONet (and optionally its MSE loss) with a hand-written backward for the flat weights."""
+
+    @staticmethod
+    def forward(ctx: Any, u: torch.Tensor, x: torch.Tensor, flat: torch.Tensor, model: DeepONet,
+                target: torch.Tensor | None) -> torch.Tensor:
+        branch, trunk, _ = model._views()
+        kept_b: list[list[Any]] = [[] for _ in branch]
+        kept_t: list[list[Any]] = [[] for _ in trunk]
+        bs = [_mlp(u, net, model.activation, False, kept) for net, kept in zip(branch, kept_b)]
+        xs = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        ts = [_mlp(xs, net, model.trunk_activation, model.trunk_last_activation, kept)
+              for net, kept in zip(trunk, kept_t)]
+        bias = model._bias_offset
+        ctx.simple = model.strategy == "single" and x.ndim == 2  # (N, p) x (p, P): one matrix product
+        if ctx.simple:
+            b, t = bs[0], ts[0]
+            out = torch.mm(b, t.t()) if bias is None else torch.addmm(flat.detach()[bias:], b, t.t())
+            out = out.unsqueeze(1)
+        else:
+            b, t = model._assemble(bs, ts, u.shape[0], x)
+            out = model._merge(b, t, x.ndim)
+            if bias is not None:
+                out += flat.detach()[bias:, None]
+        ctx.model, ctx.x_ndim, ctx.kept, ctx.outs, ctx.bt = model, x.ndim, (kept_b, kept_t), (bs, ts), (b, t)
+        ctx.save_for_backward(flat)
+        if target is None:
+            return out
+        residual = out.sub_(target).reshape(-1)  # the MSE loss: keep the residual for the backward
+        ctx.residual, ctx.out_shape = residual, out.shape
+        return torch.dot(residual, residual) / residual.numel()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        (flat,) = ctx.saved_tensors
+        model: DeepONet = ctx.model
+        branch, trunk, sizes = model._views()
+        residual = getattr(ctx, "residual", None)
+        if residual is not None:  # d(mean r^2)/d(out) = 2 r / n
+            grad_out = (residual * (grad_out * (2.0 / residual.numel()))).view(ctx.out_shape)
+            ctx.residual = None
+        grad = torch.empty_like(flat)
+        chunks = grad.split(sizes)
+        if model._bias_offset is not None:
+            torch.sum(grad_out, (0, 2), out=chunks[-1])
+        b, t = ctx.bt
+        if ctx.simple:
+            g2 = grad_out[:, 0]
+            gbs, gts = [torch.mm(g2, t)], [torch.mm(g2.t(), b)]
+        else:
+            gbs, gts = model._split_grads(*model._merge_backward(grad_out, b, t, ctx.x_ndim))
+        (kept_b, kept_t), (bs, ts) = ctx.kept, ctx.outs
+        for net, g, out, kept in zip(trunk, gts, ts, kept_t):
+            _mlp_backward(g, out, net, model.trunk_activation, model.trunk_last_activation, kept, chunks)
+        for net, g, out, kept in zip(branch, gbs, bs, kept_b):
+            _mlp_backward(g, out, net, model.activation, False, kept, chunks)
+        ctx.kept = ctx.outs = ctx.bt = None
+        return None, None, grad, None, None
 
 
 @register("deeponet")
@@ -123,37 +227,35 @@ class DeepONet(nn.Module):
     ----------
     branch : list of int or nn.Module
         Widths ``[m, hidden..., p_b]`` of the branch MLP (``m`` sensors), or a module mapping
-        ``(N, *branch_shape)`` to ``(N, p_b)`` (e.g. a CNN reading grid inputs; then ``branch_shape``
-        is required and the model is not buildable from the registry).
+        ``(N, *branch_shape)`` to ``(N, p_b)`` (e.g. a CNN on grid inputs; then ``branch_shape`` is
+        required and the model cannot be rebuilt from the registry).
     trunk : list of int or nn.Module or None
         Widths ``[d, hidden..., p_t]`` of the trunk MLP (``d`` coordinates), a module mapping
-        ``(..., d)`` to ``(..., p_t)`` (then ``coord_dim`` is required), or None with ``pod_modes``.
+        ``(M, d)`` to ``(M, p_t)`` (then ``coord_dim`` is required), or None with ``pod_modes``.
     n_outputs : int
         Number of output functions.
     strategy : str, optional
-        ``"single"`` (one output), ``"independent"``, ``"split_branch"``, ``"split_trunk"`` or
-        ``"split_both"``; default ``"single"`` for one output, ``"independent"`` otherwise.
+        ``"single"``, ``"independent"``, ``"split_branch"``, ``"split_trunk"`` or ``"split_both"``;
+        default ``"single"`` for one output, ``"independent"`` otherwise.
     stacked : bool
-        ``p`` branch networks with one output each (``branch`` widths then end in ``p`` as usual).
+        ``p`` branch networks of one output each (``branch`` widths end in ``p`` as usual).
     activation : str
-        Non-linearity of both networks (``"relu"``, ``"tanh"``, ``"gelu"``, ``"silu"``, ``"sin"``).
-    trunk_activation : str, optional
-        Overrides ``activation`` for the trunk.
+        Non-linearity (``"relu"``, ``"tanh"``, ``"gelu"``, ``"silu"``, ``"sin"``) of the branch, and of
+        the trunk unless ``trunk_activation`` is given.
     trunk_last_activation : bool
         Apply the trunk's activation to its outputs (the paper's and DeepXDE's choice).
     bias : bool
-        Trainable output bias ``b_0`` (one per output).
+        Trainable output bias ``b_0`` (one per output, initialised to zero).
     init : str
         Weight initialisation of every layer (default Glorot normal with zero biases, the paper's).
-    branch_shape : list of int, optional
-        Shape of one branch input for a module branch (``m`` is its product).
-    coord_dim : int, optional
-        Coordinate dimension for a module or POD trunk.
-    pod_modes : int, optional
-        Use a POD trunk of this many modes per output (``trunk`` must be None); fit it with
-        :meth:`fit_pod` before training.
-    pod_points : int, optional
-        Number of points of the POD modes (required with ``pod_modes``).
+    branch_shape, coord_dim : optional
+        Shape of one branch input for a module branch (``m`` is its product); coordinate dimension
+        for a module or POD trunk.
+    pod_modes, pod_points : int, optional
+        A POD trunk of ``pod_modes`` modes per output on ``pod_points`` points (``trunk=None``);
+        fit it with :meth:`fit_pod` before training.
+    fused : bool
+        Use the fused forward/backward when possible (MLP branch and trunk given as widths).
     """
 
     def __init__(
@@ -172,236 +274,345 @@ class DeepONet(nn.Module):
         coord_dim: int | None = None,
         pod_modes: int | None = None,
         pod_points: int | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
-        self.n_outputs = check_positive_int("DeepONet n_outputs", n_outputs)
-        strategy = strategy or ("single" if self.n_outputs == 1 else "independent")
+        self.n_outputs = c = check_positive_int("DeepONet n_outputs", n_outputs)
+        strategy = strategy or ("single" if c == 1 else "independent")
         check_name("DeepONet strategy", strategy, STRATEGIES)
-        if (strategy == "single") != (self.n_outputs == 1):
-            raise ConfigError(f"DeepONet: strategy {strategy!r} does not fit n_outputs={self.n_outputs}; "
-                              "use 'single' for one output and a multi-output strategy otherwise")
+        if (strategy == "single") != (c == 1):
+            raise ConfigError(f"DeepONet: strategy {strategy!r} does not fit n_outputs={c}; use 'single' for "
+                              "one output and a multi-output strategy otherwise")
         check_name("activation", activation, ACTIVATIONS)
-        trunk_activation = trunk_activation or activation
-        check_name("trunk activation", trunk_activation, ACTIVATIONS)
+        self.trunk_activation = trunk_activation or activation
+        check_name("trunk activation", self.trunk_activation, ACTIVATIONS)
         check_name("init", init, INITS)
-        for flag, value in (("stacked", stacked), ("bias", bias), ("trunk_last_activation", trunk_last_activation)):
+        flags = {"stacked": stacked, "bias": bias, "fused": fused}
+        for flag, value in {**flags, "trunk_last_activation": trunk_last_activation}.items():
             if not isinstance(value, bool):
                 raise ConfigError(f"DeepONet {flag}: expected a bool, got {value!r}")
-        self.strategy, self.stacked = strategy, stacked
+        self.strategy, self.stacked, self.activation = strategy, stacked, activation
+        self.trunk_last_activation, self.fused = trunk_last_activation, fused
         self.pod = pod_modes is not None
-        copies = self.n_outputs if strategy == "independent" else 1
+        copies = c if strategy == "independent" else 1
+        if copies > 1 and (isinstance(branch, nn.Module) or isinstance(trunk, nn.Module)):
+            raise ConfigError("DeepONet: strategy 'independent' builds one branch and trunk per output from "
+                              "widths; use a split strategy with a module branch or trunk")
+        if self.pod and trunk is not None:
+            raise ConfigError("DeepONet: give either trunk or pod_modes, not both")
 
-        # -- branch ------------------------------------------------------------------------------
+        # -- sizes and the branch --------------------------------------------------------------------
+        p_branch = p_trunk = None
         if isinstance(branch, nn.Module):
             if stacked:
                 raise ConfigError("DeepONet: stacked=True builds its own branch networks; give widths")
             if branch_shape is None:
                 raise ConfigError("DeepONet: a module branch needs branch_shape (the shape of one input)")
             self.branch_shape = tuple(check_positive_int("branch_shape", s) for s in branch_shape)
-            if copies > 1:
-                raise ConfigError("DeepONet: strategy 'independent' needs branch widths (it builds one branch "
-                                  "per output); use a split strategy with a module branch")
-            self.branches = nn.ModuleList([branch])
-            p_branch = None  # known after the first call only; checked then
+            branch_widths = None
         else:
-            widths = _widths("branch", branch)
-            if branch_shape is not None and math.prod(branch_shape) != widths[0]:
-                raise ConfigError(f"DeepONet: branch_shape {list(branch_shape)} has {math.prod(branch_shape)} "
-                                  f"values, the branch reads {widths[0]}")
-            self.branch_shape = tuple(branch_shape) if branch_shape is not None else (widths[0],)
-            if stacked:
-                nets = [StackedMLP([*widths[:-1], 1], widths[-1], activation, init) for _ in range(copies)]
-            else:
-                nets = [MLP(widths[0], widths[-1], widths[1:-1], activation, init=init) for _ in range(copies)]
-            self.branches = nn.ModuleList(nets)
-            p_branch = widths[-1]
+            branch_widths = _widths("branch", branch)
+            if branch_shape is not None and math.prod(branch_shape) != branch_widths[0]:
+                raise ConfigError(f"DeepONet: branch_shape {list(branch_shape)} holds "
+                                  f"{math.prod(branch_shape)} values, the branch reads {branch_widths[0]}")
+            self.branch_shape = tuple(branch_shape) if branch_shape is not None else (branch_widths[0],)
+            p_branch = branch_widths[-1]
         self.n_sensors = math.prod(self.branch_shape)
-
-        # -- trunk -------------------------------------------------------------------------------
         if self.pod:
-            if trunk is not None:
-                raise ConfigError("DeepONet: give either trunk or pod_modes, not both")
             if strategy not in ("single", "split_branch"):
-                raise ConfigError(f"DeepONet: a POD trunk has one basis per output and needs strategy "
-                                  f"'single' or 'split_branch', got {strategy!r}")
+                raise ConfigError(f"DeepONet: a POD trunk has one basis per output; use strategy 'single' or "
+                                  f"'split_branch', got {strategy!r}")
             k = check_positive_int("pod_modes", pod_modes)
             n_pts = check_positive_int("pod_points", pod_points)
             self.coord_dim = check_positive_int("coord_dim (POD)", coord_dim)
-            self.register_buffer("pod_basis", torch.zeros(self.n_outputs, n_pts, k))
-            self.register_buffer("pod_mean", torch.zeros(self.n_outputs, n_pts))
+            self.register_buffer("pod_basis", torch.zeros(c, n_pts, k))
+            self.register_buffer("pod_mean", torch.zeros(c, n_pts))
             self.register_buffer("pod_coords", torch.zeros(n_pts, self.coord_dim))
-            self.trunks = nn.ModuleList()
-            p_trunk = k
+            p_trunk, trunk_widths = k, None
         elif isinstance(trunk, nn.Module):
-            if copies > 1:
-                raise ConfigError("DeepONet: strategy 'independent' needs trunk widths; use a split strategy")
-            self.coord_dim = check_positive_int("coord_dim", coord_dim)
-            self.trunks = nn.ModuleList([trunk])
-            p_trunk = None
+            self.coord_dim, trunk_widths = check_positive_int("coord_dim", coord_dim), None
         else:
             if trunk is None:
                 raise ConfigError("DeepONet: give trunk widths [d, hidden..., p] (or pod_modes)")
-            widths = _widths("trunk", trunk)
-            if coord_dim is not None and coord_dim != widths[0]:
-                raise ConfigError(f"DeepONet: coord_dim={coord_dim} but the trunk reads {widths[0]} coordinates")
-            self.coord_dim = widths[0]
-            self.trunks = nn.ModuleList(
-                [MLP(widths[0], widths[-1], widths[1:-1], trunk_activation, init=init) for _ in range(copies)])
-            p_trunk = widths[-1]
-        self.trunk_act = ACTIVATIONS[trunk_activation]() if trunk_last_activation and not self.pod else None
-        self._check_widths(p_branch, p_trunk)
-        self.bias = nn.Parameter(torch.zeros(self.n_outputs)) if bias else None
+            trunk_widths = _widths("trunk", trunk)
+            if coord_dim is not None and coord_dim != trunk_widths[0]:
+                raise ConfigError(f"DeepONet: coord_dim={coord_dim} but the trunk reads {trunk_widths[0]} "
+                                  "coordinates")
+            self.coord_dim, p_trunk = trunk_widths[0], trunk_widths[-1]
+        self.p = self._check_widths(p_branch, p_trunk)
 
-    def _check_widths(self, p_branch: int | None, p_trunk: int | None) -> None:
-        """Branch and trunk output sizes must fit the strategy (checked at the first call for modules)."""
+        # -- parameters: one flat vector (widths, unstacked) or modules ------------------------------------
+        self.packed = branch_widths is not None and trunk_widths is not None and not stacked
+        self._bias_offset: int | None = None
+        self._view_key: Any = None
+        if self.packed:
+            self._pack(branch_widths, trunk_widths, copies, init, bias)
+            self.branches = self.trunks = None
+        else:
+            self._branch_nets = self._trunk_nets = ()
+            bw, tw = branch_widths, trunk_widths
+            if isinstance(branch, nn.Module):
+                nets = [branch]
+            elif stacked:
+                nets = [StackedMLP([*bw[:-1], 1], bw[-1], activation, init) for _ in range(copies)]
+            else:
+                nets = [MLP(bw[0], bw[-1], bw[1:-1], activation, init=init) for _ in range(copies)]
+            self.branches = nn.ModuleList(nets)
+            if isinstance(trunk, nn.Module):
+                nets = [trunk]
+            elif tw is not None:
+                nets = [MLP(tw[0], tw[-1], tw[1:-1], self.trunk_activation, init=init) for _ in range(copies)]
+            else:
+                nets = []  # POD
+            self.trunks = nn.ModuleList(nets)
+            self.output_bias = nn.Parameter(torch.zeros(c)) if bias else None
+        self._trunk_act = ACTIVATIONS[self.trunk_activation]()
+
+    # -- construction helpers ------------------------------------------------------------------------
+    def _check_widths(self, p_branch: int | None, p_trunk: int | None) -> int | None:
+        """Output sizes must fit the strategy; returns ``p`` per output (None until a module is called)."""
         if p_branch is None or p_trunk is None:
-            return
+            return None
         c, s = self.n_outputs, self.strategy
-        expected = {
-            "single": (p_trunk, p_trunk), "independent": (p_trunk, p_trunk),
-            "split_branch": (c * p_trunk, p_trunk), "split_trunk": (p_branch, c * p_branch),
-            "split_both": (p_trunk, p_branch),
-        }[s]
-        if (p_branch, p_trunk) != expected or (s == "split_both" and p_branch % c):
-            rule = {
-                "single": "equal", "independent": "equal", "split_branch": f"branch = {c} x trunk",
-                "split_trunk": f"trunk = {c} x branch", "split_both": f"equal and divisible by {c}",
-            }[s]
+        ok = {"single": p_branch == p_trunk, "independent": p_branch == p_trunk,
+              "split_branch": p_branch == c * p_trunk, "split_trunk": p_trunk == c * p_branch,
+              "split_both": p_branch == p_trunk and p_branch % c == 0}[s]
+        if not ok:
+            rule = {"single": "equal", "independent": "equal", "split_branch": f"branch = {c} x trunk",
+                    "split_trunk": f"trunk = {c} x branch", "split_both": f"equal and divisible by {c}"}[s]
             raise ConfigError(f"DeepONet ({s}): branch gives {p_branch} and trunk {p_trunk} outputs; "
                               f"expected them {rule}")
-        self.p = p_trunk if s in ("single", "independent", "split_branch") else p_branch
-        if s == "split_both":
-            self.p = p_branch // c
+        return {"split_branch": p_trunk, "split_trunk": p_branch, "split_both": p_branch // c}.get(s, p_trunk)
 
-    # -- the two networks -------------------------------------------------------------------------
-    def branch_features(self, u: torch.Tensor) -> torch.Tensor:
-        """Branch coefficients ``(N, n_outputs, p)`` for sensor values ``(N, m)`` or ``(N, *branch_shape)``."""
-        if u.ndim == 2 and u.shape[1] == self.n_sensors:
-            flat = u
-        elif tuple(u.shape[1:]) == self.branch_shape and u.ndim == len(self.branch_shape) + 1:
-            flat = u.reshape(u.shape[0], self.n_sensors)
-        else:
-            raise ShapeError("DeepONet branch input (sensor values)",
-                             f"(N, {self.n_sensors}) or (N, *{self.branch_shape})", tuple(u.shape))
-        if len(self.branches) > 1:  # independent: one branch per output
-            return torch.stack([net(flat) for net in self.branches], dim=1)
-        net = self.branches[0]
-        out = net(flat if isinstance(net, (MLP, StackedMLP)) else flat.reshape(-1, *self.branch_shape))
-        if out.ndim != 2 or out.shape[0] != u.shape[0]:
-            raise ShapeError("DeepONet branch module output", f"({u.shape[0]}, p)", tuple(out.shape))
-        if not hasattr(self, "p"):
-            self._resolve_module_widths(branch=out.shape[1])
-        c = self.n_outputs
-        if self.strategy == "split_branch":
-            return out.reshape(out.shape[0], c, -1)
-        if self.strategy == "split_both":
-            return out.reshape(out.shape[0], c, -1)
-        return out.unsqueeze(1)  # single, split_trunk: (N, 1, p), broadcast over outputs
+    def _pack(self, branch_widths: list[int], trunk_widths: list[int], copies: int, init: str,
+              bias: bool) -> None:
+        offset, chunks = 0, []
 
-    def trunk_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Trunk basis ``(..., n_outputs or 1, p)`` at points ``(..., d)``."""
-        if len(self.trunks) > 1:
-            feats = torch.stack([self._trunk_one(net, x) for net in self.trunks], dim=-2)
-            return feats
-        t = self._trunk_one(self.trunks[0], x)
-        if not hasattr(self, "p"):
-            self._resolve_module_widths(trunk=t.shape[-1])
-        if self.strategy in ("split_trunk", "split_both"):
-            return t.reshape(*t.shape[:-1], self.n_outputs, -1)
-        return t.unsqueeze(-2)
+        def net(widths: list[int], act: str) -> Net:
+            nonlocal offset
+            layers = []
+            for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+                linear = nn.Linear(fan_in, fan_out)  # the same initial law as an nn.Linear stack
+                _init_linear(linear, init, act)
+                chunks.extend([linear.weight.detach().reshape(-1), linear.bias.detach()])
+                layers.append((offset, offset + fan_in * fan_out, fan_in, fan_out))
+                offset += fan_in * fan_out + fan_out
+            return tuple(layers)
 
-    def _trunk_one(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        t = net(x)
-        return self.trunk_act(t) if self.trunk_act is not None else t
+        self._branch_nets = tuple(net(branch_widths, self.activation) for _ in range(copies))
+        self._trunk_nets = tuple(net(trunk_widths, self.trunk_activation) for _ in range(copies))
+        if bias:
+            self._bias_offset = offset
+            chunks.append(torch.zeros(self.n_outputs))
+        self.weights = nn.Parameter(torch.cat(chunks))
 
-    def _resolve_module_widths(self, branch: int | None = None, trunk: int | None = None) -> None:
-        self._pending = getattr(self, "_pending", {})
-        if branch is not None:
-            self._pending["branch"] = branch
-        if trunk is not None:
-            self._pending["trunk"] = trunk
-        if "branch" in self._pending and "trunk" in self._pending:
-            self._check_widths(self._pending["branch"], self._pending["trunk"])
+    def _views(self) -> tuple[list[list[PlanLayer]], list[list[PlanLayer]], list[int]]:
+        """The fused path's plan: per-net layer views of the flat weights and the gradient chunk sizes.
 
-    # -- forward -----------------------------------------------------------------------------------
-    def forward(self, u: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Evaluate the operator; see the module docstring for the layouts.
-
-        Parameters
-        ----------
-        u : Tensor
-            Sensor values ``(N, m)`` (or ``(N, *branch_shape)``).
-        x : Tensor, optional
-            Shared points ``(P, d)`` or per-function points ``(N, P, d)``; None (or the fitted
-            points) for a POD trunk.
-
-        Returns
-        -------
-        Tensor
-            ``(N, n_outputs, P)``.
+        Cached while the weights keep their storage (optimiser steps update them in place); moving
+        or re-typing the model gives new storage and a new plan.
         """
+        flat = self.weights
+        key = (flat.data_ptr(), flat.dtype, flat.device, flat.shape)
+        if self._view_key != key:
+            data = flat.detach()
+            sizes: list[int] = []
+
+            def layer(w: int, b: int, i: int, o: int) -> PlanLayer:
+                weight = data[w:w + i * o].view(o, i)
+                sizes.extend([i * o, o])
+                return weight.t(), data[b:b + o], weight, (len(sizes) - 2, len(sizes) - 1, o, i)
+
+            branch = [[layer(*la) for la in net] for net in self._branch_nets]
+            trunk = [[layer(*la) for la in net] for net in self._trunk_nets]
+            if self._bias_offset is not None:
+                sizes.append(self.n_outputs)
+            self._view_cache = (branch, trunk, sizes)
+            self._view_key = key
+        return self._view_cache
+
+    def linear_layers(self) -> dict[str, list[list[tuple[torch.Tensor, torch.Tensor]]]]:
+        """``{"branch": [[(W, b), ...] per net], "trunk": [...]}``: tracked views of the packed weights."""
+        if not self.packed:
+            raise ConfigError("DeepONet.linear_layers: only MLP branch and trunk given as widths are packed")
+        flat = self.weights
+        return {name: [[(flat[w:w + i * o].view(o, i), flat[b:b + o]) for w, b, i, o in net] for net in nets]
+                for name, nets in (("branch", self._branch_nets), ("trunk", self._trunk_nets))}
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        """The output bias ``b_0`` (one per output), or None."""
+        if not self.packed:
+            return self.output_bias
+        start = self._bias_offset
+        return None if start is None else self.weights[start:start + self.n_outputs]
+
+    # -- the two networks -----------------------------------------------------------------------------
+    def _flat_u(self, u: torch.Tensor) -> torch.Tensor:
+        if u.ndim == 2 and u.shape[1] == self.n_sensors:
+            return u
+        if u.ndim == len(self.branch_shape) + 1 and tuple(u.shape[1:]) == self.branch_shape:
+            return u.reshape(u.shape[0], self.n_sensors)
+        raise ShapeError("DeepONet branch input (sensor values)",
+                         f"(N, {self.n_sensors}) or (N, *{self.branch_shape})", tuple(u.shape))
+
+    def _outputs(self, u: torch.Tensor, xs: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Branch and trunk outputs through autograd (packed weights as tracked views, or modules)."""
+        if self.packed:
+            layers = self.linear_layers()
+
+            def run(h: torch.Tensor, net: list, act: str, last: bool) -> torch.Tensor:
+                fn = ACTIVATIONS[act]()
+                for k, (w, b) in enumerate(net):
+                    h = F.linear(h, w, b)
+                    h = fn(h) if k < len(net) - 1 or last else h
+                return h
+
+            bs = [run(u, net, self.activation, False) for net in layers["branch"]]
+            ts = [run(xs, net, self.trunk_activation, self.trunk_last_activation) for net in layers["trunk"]]
+            return bs, ts
+        bs = []
+        for net in self.branches:
+            arg = u if isinstance(net, (MLP, StackedMLP)) else u.reshape(-1, *self.branch_shape)
+            out = net(arg)
+            if out.ndim != 2 or out.shape[0] != u.shape[0]:
+                raise ShapeError("DeepONet branch module output", f"({u.shape[0]}, p)", tuple(out.shape))
+            bs.append(out)
+        ts = []
+        for net in self.trunks:
+            out = net(xs)
+            if out.ndim != 2 or out.shape[0] != xs.shape[0]:
+                raise ShapeError("DeepONet trunk module output", f"({xs.shape[0]}, p)", tuple(out.shape))
+            ts.append(self._trunk_act(out) if self.trunk_last_activation else out)
+        if self.p is None:  # a module's width is known from its first output
+            self.p = self._check_widths(bs[0].shape[1], ts[0].shape[1])
+        return bs, ts
+
+    def _assemble(self, bs: list[torch.Tensor], ts: list[torch.Tensor], n: int,
+                  x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Branch ``(N, c_b, p)`` and trunk ``(P, c_t, p)`` or ``(N, P, c_t, p)``; ``c_b, c_t`` in {1, C}."""
+        c, s = self.n_outputs, self.strategy
+        if s == "independent":
+            b, t = torch.stack(bs, 1), torch.stack(ts, 1)
+        else:
+            b, t = bs[0], ts[0]
+            b = b.view(n, c, -1) if s in ("split_branch", "split_both") else b.unsqueeze(1)
+            t = t.view(t.shape[0], c, -1) if s in ("split_trunk", "split_both") else t.unsqueeze(1)
+        if x.ndim == 3:
+            t = t.view(n, x.shape[1], t.shape[1], t.shape[2])
+        return b, t
+
+    @staticmethod
+    def _merge(b: torch.Tensor, t: torch.Tensor, x_ndim: int) -> torch.Tensor:
+        if x_ndim == 2:
+            if b.shape[1] == 1 and t.shape[1] == 1:  # one output or a shared basis: one matrix product
+                return torch.mm(b[:, 0], t[:, 0].t()).unsqueeze(1)
+            return torch.einsum("ncp,mcp->ncm", b, t)
+        return torch.einsum("ncp,nmcp->ncm", b, t)
+
+    @staticmethod
+    def _merge_backward(g: torch.Tensor, b: torch.Tensor, t: torch.Tensor,
+                        x_ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients of :meth:`_merge` for ``b`` and ``t``, summed over broadcast output axes.
+
+        (The fused path handles one output with shared points itself, as two matrix products.)
+        """
+        if x_ndim == 2:
+            gb = torch.einsum("ncm,mcp->ncp" if b.shape[1] > 1 else "ncm,mcp->np", g, t)
+            gt = torch.einsum("ncm,ncp->mcp" if t.shape[1] > 1 else "ncm,ncp->mp", g, b)
+        else:
+            gb = torch.einsum("ncm,nmcp->ncp" if b.shape[1] > 1 else "ncm,nmcp->np", g, t)
+            gt = torch.einsum("ncm,ncp->nmcp" if t.shape[-2] > 1 else "ncm,ncp->nmp", g, b)
+        return gb.reshape(b.shape), gt.reshape(t.shape)
+
+    def _split_grads(self, gb: torch.Tensor, gt: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
+        """Per-network output gradients from the gradients of the assembled ``b`` and ``t``."""
+        gt = gt.reshape(-1, gt.shape[-2], gt.shape[-1])
+        if self.strategy == "independent":
+            return [gb[:, k] for k in range(self.n_outputs)], [gt[:, k] for k in range(self.n_outputs)]
+        return [gb.reshape(gb.shape[0], -1)], [gt.reshape(gt.shape[0], -1)]
+
+    # -- forward --------------------------------------------------------------------------------------
+    def forward(self, u: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Evaluate the operator: ``u (N, m)``, ``x (P, d)`` or ``(N, P, d)`` -> ``(N, n_outputs, P)``.
+
+        ``x`` is None (or exactly the fitted points) for a POD trunk.
+        """
+        u = self._flat_u(u)
         if self.pod:
             return self._forward_pod(u, x)
-        if x is None:
-            raise ShapeError("DeepONet query points", f"(P, {self.coord_dim}) or (N, P, {self.coord_dim})", None)
-        if x.ndim not in (2, 3) or x.shape[-1] != self.coord_dim:
-            raise ShapeError("DeepONet query points", f"(P, {self.coord_dim}) or (N, P, {self.coord_dim})",
-                             tuple(x.shape))
-        if x.ndim == 3 and x.shape[0] != u.shape[0]:
-            raise ShapeError("DeepONet per-function query points", f"({u.shape[0]}, P, {self.coord_dim})",
-                             tuple(x.shape))
-        b = self.branch_features(u)  # (N, c_b, p) with c_b in {1, c}
-        t = self.trunk_features(x)  # (P, c_t, p) or (N, P, c_t, p)
-        if x.ndim == 2:
-            if b.shape[1] == 1 and t.shape[1] == 1:  # one output or a shared basis: a plain matmul
-                out = torch.matmul(b[:, 0], t[:, 0].T).unsqueeze(1)
-            else:
-                out = torch.einsum("ncp,mcp->ncm", b, t)
-        else:
-            out = torch.einsum("ncp,nmcp->ncm", b, t)
-        if self.bias is not None:
-            out = out + self.bias[:, None]
-        return out
+        d = self._check_points(u, x)
+        if self._can_fuse(u, x):
+            return _FusedDeepONet.apply(u, x, self.weights, self, None)
+        bs, ts = self._outputs(u, x.reshape(-1, d))
+        b, t = self._assemble(bs, ts, u.shape[0], x)
+        out = self._merge(b, t, x.ndim)
+        bias = self.bias
+        return out if bias is None else out + bias[:, None]
+
+    def _check_points(self, u: torch.Tensor, x: torch.Tensor | None) -> int:
+        d, n = self.coord_dim, u.shape[0]
+        if x is None or x.ndim not in (2, 3) or x.shape[-1] != d or (x.ndim == 3 and x.shape[0] != n):
+            raise ShapeError("DeepONet query points", f"(P, {d}) or ({n}, P, {d})",
+                             None if x is None else tuple(x.shape))
+        return d
+
+    def _can_fuse(self, u: torch.Tensor, x: torch.Tensor) -> bool:
+        # The hand-written backward gives weight gradients only: inputs that need gradients (PDE
+        # residuals through the trunk) and autocast (mixed dtypes) take the autograd path.
+        return (self.packed and self.fused and not (u.requires_grad or x.requires_grad)
+                and not torch.is_autocast_enabled(u.device.type))
+
+    def mse(self, u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of ``self(u, x)`` against ``y (N, n_outputs, P)``, fused with the forward.
+
+        Equal to ``F.mse_loss(self(u, x), y)``; on the fused path the loss and its gradient are
+        part of the same autograd node, which saves two kernels and a node per step.
+        """
+        u = self._flat_u(u)
+        if self.pod:
+            return F.mse_loss(self(u, x), y)
+        self._check_points(u, x)
+        expected = (u.shape[0], self.n_outputs, x.shape[-2])
+        if not isinstance(y, torch.Tensor) or tuple(y.shape) != expected:
+            raise ShapeError("DeepONet targets", expected, tuple(getattr(y, "shape", ())))
+        if self._can_fuse(u, x) and not y.requires_grad:
+            return _FusedDeepONet.apply(u, x, self.weights, self, y)
+        return F.mse_loss(self(u, x), y)
 
     def pointwise(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Triplet layout: function ``i`` at its one point ``x[i]``; ``(N, m), (N, d) -> (N, n_outputs)``."""
         if x.ndim != 2 or x.shape[0] != u.shape[0] or x.shape[1] != self.coord_dim:
-            raise ShapeError("DeepONet pointwise query points", f"({u.shape[0]}, {self.coord_dim})", tuple(x.shape))
+            raise ShapeError("DeepONet pointwise query points", f"({u.shape[0]}, {self.coord_dim})",
+                             tuple(x.shape))
         if self.pod:
             raise ConfigError("DeepONet: a POD trunk is only defined at its own points; use forward(u)")
-        b = self.branch_features(u)  # (N, c_b, p)
-        t = self.trunk_features(x)  # (N, c_t, p)
-        out = (b * t).sum(-1)
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+        return self(u, x.unsqueeze(1))[:, :, 0]
 
-    # -- POD trunk --------------------------------------------------------------------------------
+    # -- POD trunk ------------------------------------------------------------------------------------
     def _forward_pod(self, u: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
         if x is not None and not (x.shape == self.pod_coords.shape and torch.equal(x, self.pod_coords)):
-            raise ConfigError(
-                f"DeepONet: a POD trunk is defined only at the {self.pod_coords.shape[0]} points of its modes; "
-                f"pass x=None or exactly those points, got {tuple(x.shape)}")
-        b = self.branch_features(u)  # (N, c, k)
+            raise ConfigError(f"DeepONet: a POD trunk is defined only at the {self.pod_coords.shape[0]} "
+                              f"points of its modes; pass x=None or those points, got {tuple(x.shape)}")
+        (b,), _ = self._outputs(u, u[:0, :0])
+        b = b.view(u.shape[0], self.n_outputs, -1)
         out = torch.einsum("nck,cmk->ncm", b, self.pod_basis) + self.pod_mean
-        if self.bias is not None:
-            out = out + self.bias[:, None]
-        return out
+        return out if self.output_bias is None else out + self.output_bias[:, None]
 
     @torch.no_grad()
     def fit_pod(self, y: Any, x: Any) -> np.ndarray:
-        """Fit the POD trunk to training outputs ``y`` ``(N, n_outputs, P)`` at points ``x`` ``(P, d)``.
+        """Fit the POD trunk to training outputs ``y (N, n_outputs, P)`` at points ``x (P, d)``.
 
         The modes are the leading right singular vectors of the centred outputs, scaled by
-        ``sqrt(P)`` so that they have unit root-mean-square (branch coefficients then stay O(1)).
-        Returns the fraction of the centred variance the kept modes explain, per output.
+        ``sqrt(P)`` to unit root-mean-square so that the branch's coefficients stay O(1). Returns the
+        fraction of the centred variance the kept modes explain, per output.
         """
         if not self.pod:
             raise ConfigError("DeepONet.fit_pod: the model was built without pod_modes")
-        y = torch.as_tensor(np.asarray(y, dtype=np.float64) if not torch.is_tensor(y) else y.double().cpu())
-        x = torch.as_tensor(np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x.double().cpu())
+        y = torch.as_tensor(y).detach().double().cpu()
+        x = torch.as_tensor(x).detach().double().cpu()
         c, n_pts, k = self.pod_basis.shape
-        if y.ndim != 3 or y.shape[1:] != (c, n_pts):
+        if y.ndim != 3 or tuple(y.shape[1:]) != (c, n_pts):
             raise ShapeError("fit_pod outputs", f"(N, {c}, {n_pts})", tuple(y.shape))
         if tuple(x.shape) != (n_pts, self.coord_dim):
             raise ShapeError("fit_pod points", (n_pts, self.coord_dim), tuple(x.shape))
@@ -419,5 +630,5 @@ class DeepONet(nn.Module):
 
     def extra_repr(self) -> str:
         trunk = f"pod_modes={self.pod_basis.shape[-1]}" if self.pod else f"coord_dim={self.coord_dim}"
-        return (f"n_sensors={self.n_sensors}, {trunk}, n_outputs={self.n_outputs}, strategy={self.strategy!r}, "
-                f"stacked={self.stacked}, bias={self.bias is not None}")
+        return (f"n_sensors={self.n_sensors}, {trunk}, n_outputs={self.n_outputs}, "
+                f"strategy={self.strategy!r}, stacked={self.stacked}, packed={self.packed}")

@@ -28,6 +28,7 @@ _LAZY = {
     "interior_values": "fd",
     "from_interior": "fd",
     "rk4": "ode", "spline_antiderivative": "ode", "solve_diffusion_reaction": "diffusion_reaction",
+    "cole_hopf": "burgers", "burgers_grid_solution": "burgers",
 }
 
 __all__ = sorted(_LAZY)

@@ -43,7 +43,8 @@ def thomas(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarr
     rhs = np.asarray(rhs, dtype=np.float64)
     if rhs.ndim != 2:
         raise ShapeError("thomas rhs", "(B, n)", rhs.shape)
-    lower, diag, upper = (np.broadcast_to(np.asarray(a, dtype=np.float64), rhs.shape) for a in (lower, diag, upper))
+    lower, diag, upper = (np.broadcast_to(np.asarray(a, dtype=np.float64), rhs.shape)
+                          for a in (lower, diag, upper))
     n = rhs.shape[1]
     c = np.empty_like(rhs)
     d = np.empty_like(rhs)
@@ -96,7 +97,8 @@ def solve_diffusion_reaction(
         if np.any(step <= 0) or np.ptp(step) > 1e-9 * abs(step[0]):
             raise ConfigError(f"solve_diffusion_reaction: {name} must be uniform and increasing")
     if not (np.isfinite(diffusion) and diffusion > 0) or not np.isfinite(reaction):
-        raise ConfigError(f"solve_diffusion_reaction: expected D > 0 and finite k, got D={diffusion}, k={reaction}")
+        raise ConfigError(f"solve_diffusion_reaction: expected D > 0 and finite k, got D={diffusion}, "
+                          f"k={reaction}")
     nx, nt = x.size, t.size
     f = as_float_array("source", source)
     if f.ndim == 1:
@@ -124,7 +126,8 @@ def solve_diffusion_reaction(
                               f"at step {n} (|k s| too large for dt={dt:g}); use a smaller time step")
         # right-hand side: (1/dt + D/2 d_xx - g'/2) s^n + g(s^n) + (f^n + f^{n+1}) / 2
         lap = s[:, :-2, n] - 2 * cur + s[:, 2:, n]
-        rhs = (1.0 / dt - dg / 2) * cur + r * lap + reaction * cur**2 + 0.5 * (f[:, 1:-1, n] + f[:, 1:-1, n + 1])
+        source_mid = 0.5 * (f[:, 1:-1, n] + f[:, 1:-1, n + 1])
+        rhs = (1.0 / dt - dg / 2) * cur + r * lap + reaction * cur**2 + source_mid
         s[:, 1:-1, n + 1] = thomas(-r, diag, -r, rhs)
     if not np.all(np.isfinite(s)):
         raise NonFiniteError("solve_diffusion_reaction: the solution blew up (non-finite values)")

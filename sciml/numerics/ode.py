@@ -71,13 +71,14 @@ def spline_antiderivative(values: Any, x: Any) -> np.ndarray:
 
 
 def spline_forcing(values: Any, t: Any, times: Any) -> np.ndarray:
-    """The cubic spline through node values ``(B, n)`` at ``t``, evaluated at ``times`` -> ``(B, len(times))``."""
+    """The cubic spline through node values ``(B, n)`` at ``t``, at ``times``: ``(B, len(times))``."""
     from scipy.interpolate import CubicSpline
 
     t = _check_nodes(t)
     values = _check_forcing(values, t)
     times = as_float_array("times", times).reshape(-1)
-    if times.size and (times.min() < t[0] - 1e-12 * (t[-1] - t[0]) or times.max() > t[-1] + 1e-12 * (t[-1] - t[0])):
+    slack = 1e-12 * (t[-1] - t[0])
+    if times.size and (times.min() < t[0] - slack or times.max() > t[-1] + slack):
         raise ConfigError(f"spline_forcing: times must lie in [{t[0]}, {t[-1]}]")
     return CubicSpline(t, values, axis=1, bc_type="not-a-knot")(times)
 

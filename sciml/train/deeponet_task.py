@@ -68,7 +68,8 @@ class Sensors:
         if not isinstance(grid, Grid):
             raise ConfigError(f"Sensors: expected a Grid, got {type(grid).__name__}")
         if not isinstance(nodes, Mapping) or not nodes:
-            raise ConfigError(f"Sensors: expected a non-empty mapping input name -> node indices, got {nodes!r}")
+            raise ConfigError(f"Sensors: expected a non-empty mapping input name -> node indices, "
+                              f"got {nodes!r}")
         self.grid = grid
         self.nodes: dict[str, np.ndarray] = {}
         for name, idx in nodes.items():
@@ -83,8 +84,9 @@ class Sensors:
 
     # -- constructors -------------------------------------------------------------------------
     @classmethod
-    def grid_nodes(cls, grid: Grid, name: str, stride: int = 1, fix: Mapping[int, int] | None = None) -> Sensors:
-        """Every ``stride``-th node of ``grid`` (C order); ``fix={axis: index}`` pins axes (e.g. ``t = 0``)."""
+    def grid_nodes(cls, grid: Grid, name: str, stride: int = 1,
+                   fix: Mapping[int, int] | None = None) -> Sensors:
+        """Every ``stride``-th node of ``grid`` (C order); ``fix={axis: index}`` pins axes (``t = 0``)."""
         stride = check_positive_int("stride", stride)
         fix = dict(fix or {})
         axes = []
@@ -113,7 +115,8 @@ class Sensors:
         stride = check_positive_int("stride", stride)
         axes = [np.arange(stride, n - 1, stride) for n in grid.shape]
         if any(a.size == 0 for a in axes):
-            raise ConfigError(f"Sensors.interior: stride {stride} leaves no interior node on grid {grid.shape}")
+            raise ConfigError(f"Sensors.interior: stride {stride} leaves no interior node on grid "
+                              f"{grid.shape}")
         mesh = np.meshgrid(*axes, indexing="ij")
         return cls(grid, {name: np.stack([m.reshape(-1) for m in mesh], axis=1)})
 
@@ -160,9 +163,11 @@ class Sensors:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sensors:
         try:
-            return cls(Grid.from_dict(data["grid"]), {k: np.asarray(v, dtype=np.int64) for k, v in data["nodes"].items()})
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"Sensors.from_dict: expected {{'grid', 'nodes'}}, got {data!r} ({exc})") from None
+            nodes = {k: np.asarray(v, dtype=np.int64) for k, v in data["nodes"].items()}
+            return cls(Grid.from_dict(data["grid"]), nodes)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"Sensors.from_dict: expected {{'grid', 'nodes'}}, got {data!r} "
+                              f"({exc})") from None
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}: {len(v)}" for k, v in self.nodes.items())
@@ -186,7 +191,8 @@ class DeepONetData:
         for name in ("u", "x", "y"):
             value = getattr(self, name)
             if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-                raise ConfigError(f"DeepONetData.{name}: expected a floating point tensor, got {type(value).__name__}")
+                raise ConfigError(f"DeepONetData.{name}: expected a floating point tensor, "
+                                  f"got {type(value).__name__}")
         n = self.u.shape[0]
         if self.u.ndim != 2:
             raise ShapeError("DeepONetData.u", "(N, m)", tuple(self.u.shape))
@@ -343,7 +349,8 @@ def make_deeponet_data(
         u = sensors.read(inputs)
         values = np.stack([solved[name].reshape(n, -1) for name in outputs], axis=1)  # (n, C, size)
         if query == "grid":
-            idx = np.arange(grid.size).reshape(grid.shape)[(slice(None, None, query_stride),) * grid.ndim].reshape(-1)
+            every = (slice(None, None, query_stride),) * grid.ndim
+            idx = np.arange(grid.size).reshape(grid.shape)[every].reshape(-1)
             x = grid.points()[idx]
             y = values[:, :, idx]
         else:
@@ -374,7 +381,8 @@ class DeepONetTask(Task):
         Standardise each input's sensor values and each output channel with statistics of
         ``train`` (stored in checkpoints); the loss is then taken on standardised outputs.
     problem : Problem or dict, optional
-        The problem (or ``{"name", "params", "path"}``), recorded for :class:`~sciml.point_solver.PointSolver`.
+        The problem (or ``{"name", "params", "path"}``), recorded for the
+        :class:`~sciml.point_solver.PointSolver`.
     """
 
     def __init__(
@@ -398,10 +406,11 @@ class DeepONetTask(Task):
                              (sensors.size,))
         self.output_names = tuple(output_names)
         if n_out != len(self.output_names):
-            raise ConfigError(f"DeepONetTask: the model has {n_out} outputs, got names {list(self.output_names)}")
+            raise ConfigError(f"DeepONetTask: the model has {n_out} outputs, got names "
+                              f"{list(self.output_names)}")
         if getattr(model, "coord_dim", sensors.grid.ndim) != sensors.grid.ndim:
-            raise ConfigError(f"DeepONetTask: the trunk reads {model.coord_dim} coordinates, the sensors' grid "
-                              f"is {sensors.grid.ndim}-D")
+            raise ConfigError(f"DeepONetTask: the trunk reads {model.coord_dim} coordinates, the sensors' "
+                              f"grid is {sensors.grid.ndim}-D")
         if not isinstance(normalize, bool):
             raise ConfigError(f"DeepONetTask normalize: expected a bool, got {normalize!r}")
         self.model = model
@@ -416,18 +425,43 @@ class DeepONetTask(Task):
         self._has_train = False
         if normalize:
             if train is None:
-                raise ConfigError("DeepONetTask: normalize=True needs the training data to fit the statistics")
+                raise ConfigError("DeepONetTask: normalize=True needs train data to fit the statistics")
             self._fit_normalizer(train)
         if train is not None:
             self.set_train(train)
+
+    @classmethod
+    def from_config(cls, model: nn.Module, config: Mapping[str, Any]) -> DeepONetTask:
+        """Rebuild a task from :meth:`config` (normalisation statistics come with the weights)."""
+        try:
+            task = cls(model, Sensors.from_dict(config["sensors"]), config["outputs"], loss=config["loss"],
+                       problem=config.get("problem"))
+            normalize = config["normalize"]
+        except KeyError as exc:
+            raise ConfigError(f"DeepONetTask.from_config: missing key {exc} in {sorted(config)}") from None
+        if not isinstance(normalize, bool):
+            raise ConfigError(f"DeepONetTask.from_config: normalize must be a bool, got {normalize!r}")
+        task.normalize = normalize
+        return task
+
+    def train(self, mode: bool = True) -> DeepONetTask:
+        """Set train/eval mode; a no-op when every submodule is in that mode already.
+
+        The Trainer calls ``task.train()`` before every step; ``nn.Module.train`` re-assigns the flag
+        on every submodule (tens of microseconds), which is a sizeable part of a small DeepONet's
+        step. Checking first is much cheaper and changes nothing.
+        """
+        if all(m.training is mode for m in self.modules()):
+            return self
+        return super().train(mode)
 
     # -- data and normalisation -------------------------------------------------------------------
     def _check_data(self, data: Any) -> DeepONetData:
         if not isinstance(data, DeepONetData):
             raise ConfigError(f"DeepONetTask: expected DeepONetData, got {type(data).__name__}")
         if data.u.shape[1] != self.sensors.size or data.y.shape[1] != len(self.output_names):
-            raise ShapeError("DeepONet data (u, y)", f"((N, {self.sensors.size}), (N, {len(self.output_names)}, P))",
-                             (tuple(data.u.shape), tuple(data.y.shape)))
+            expected = f"((N, {self.sensors.size}), (N, {len(self.output_names)}, P))"
+            raise ShapeError("DeepONet data (u, y)", expected, (tuple(data.u.shape), tuple(data.y.shape)))
         return data
 
     @torch.no_grad()
@@ -471,13 +505,15 @@ class DeepONetTask(Task):
         if batch is None:
             if not self._has_train:
                 raise ConfigError("DeepONetTask: no batch and no training data held (pass train=...)")
-            pred, target = self.model(self._train_u, self._train_x), self._train_y
+            u, x, target = self._train_u, self._train_x, self._train_y
         else:
             u, x, y = _unpack(batch)
-            pred = self.model(self._encode_u(u), x)
+            u = self._encode_u(u)
             target = (y - self.y_shift[:, None]) / self.y_scale[:, None] if self.normalize else y
         if self.loss == "mse":
-            return {"mse": F.mse_loss(pred, target)}
+            mse = getattr(self.model, "mse", None)  # DeepONet fuses the loss into its forward pass
+            return {"mse": mse(u, x, target) if mse is not None else F.mse_loss(self.model(u, x), target)}
+        pred = self.model(u, x)
         # the relative error is taken in physical units
         return {"rel_l2": _relative_l2(self._decode(pred), self._decode(target)).mean()}
 
@@ -515,7 +551,8 @@ class DeepONetTask(Task):
         out: dict[str, Any] = {"mse": sq / count}
         if data.y.shape[-1] > 1:
             errors = np.concatenate(rel)
-            out.update(rel_l2_mean=float(errors.mean()), rel_l2_median=float(np.median(errors)), rel_l2=errors)
+            out.update(rel_l2_mean=float(errors.mean()), rel_l2_median=float(np.median(errors)),
+                       rel_l2=errors)
         return out
 
     # -- checkpoint ---------------------------------------------------------------------------------
