@@ -237,7 +237,9 @@ def _grad_of(objective: Tensor, params: list[Tensor], scale: float) -> None:
         raise ConfigError(
             "combiner: no loss term requires grad; the task's loss_terms must depend on the parameters"
         )
-    grads = torch.autograd.grad(objective * scale, params, allow_unused=True)
+    # Without a loss scale (fp32/bf16) skip the extra multiply node: it is measurable per step
+    # on the tiny full-batch problems (DeepONet, PINNs) where the graph itself is small.
+    grads = torch.autograd.grad(objective * scale if scale != 1.0 else objective, params, allow_unused=True)
     for p, g in zip(params, grads):
         p.grad = None if g is None else g.detach()
 
