@@ -15,6 +15,7 @@ from .combine import (
     set_gradients,
     term_gradients,
 )
+from .config import ConFIG, MConFIG, PCGrad, config_direction, pcgrad_direction  # noqa: F401  (registers them)
 
 __all__ = [
     "Combiner",
@@ -27,3 +28,4 @@ __all__ = [
     "set_gradients",
     "term_gradients",
 ]
+__all__ += ["ConFIG", "MConFIG", "PCGrad", "config_direction", "pcgrad_direction"]

@@ -1,1 +1,33 @@
-"""pinn."""
+"""Physics-informed neural networks from the shared :class:`~sciml.problem.Problem`.
+
+* :class:`PINNTask`: residual, boundary, initial and data loss terms of any problem with an
+  ``equation``, hard constraints, fixed / resampled / adaptive collocation points; trained by the
+  :class:`~sciml.train.Trainer` with any combiner (:func:`pinn_phases` gives Adam then L-BFGS);
+* :mod:`~sciml.pinn.sampling`: uniform and quasi-random points, RAR and RAD adaptive samplers;
+* :mod:`~sciml.pinn.inverse`: unknown scalars and coefficient fields identified from observations.
+"""
+
+from __future__ import annotations
+
+from .inverse import Unknown, UnknownField, noisy_observations
+from .sampling import RAD, RAR, Sampler, check_points, get_sampler, sample_boundary, sample_initial
+from .task import HARD_CONSTRAINTS, PINNTask
+from .training import ActiveTermsCallback, PrecisionSwitch, pinn_phases
+
+__all__ = [
+    "HARD_CONSTRAINTS",
+    "ActiveTermsCallback",
+    "PINNTask",
+    "PrecisionSwitch",
+    "RAD",
+    "RAR",
+    "Sampler",
+    "Unknown",
+    "UnknownField",
+    "check_points",
+    "get_sampler",
+    "noisy_observations",
+    "pinn_phases",
+    "sample_boundary",
+    "sample_initial",
+]
