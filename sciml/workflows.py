@@ -117,6 +117,8 @@ def train_operator(
     resume : bool
         Continue from the newest good checkpoint in ``out_dir`` if there is one.
     """
+    from torch.utils.data import DataLoader
+
     from .data import GridDataset, generate
     from .models import build_model
     from .solver import Solver
@@ -124,6 +126,9 @@ def train_operator(
     from .train.distributed import barrier, setup_distributed
     from .train.operator_task import OperatorTask
 
+    for name, value in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"train_operator: expected a positive integer {name}, got {value!r}")
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
     # Under torchrun every rank runs this function: join the group first so that only rank 0
@@ -132,9 +137,6 @@ def train_operator(
     if dist_info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     grid = problem.resolve_grid(resolution)
-    for name, value in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"train_operator: expected a positive integer {name}, got {value!r}")
 
     if data is None:
         data = run_dir / f"data_{grid.shape[0]}.h5"
@@ -178,8 +180,6 @@ def train_operator(
     )
     result = trainer.fit()
     solver = Solver(task, problem, device=trainer.device)
-    from torch.utils.data import DataLoader
-
     errors = task.per_sample_errors(DataLoader(test, batch_size=batch_size))
     summary = {"test_rel_l2_mean": float(errors.mean()), "test_rel_l2_median": float(np.median(errors))}
     if dist_info.is_main:

@@ -103,3 +103,12 @@ def test_resume_of_a_finished_run_keeps_its_result(run):
     again = resume_operator(run.run_dir, progress=False)
     assert again.result.steps == run.result.steps
     assert again.mean_error == pytest.approx(run.mean_error, rel=1e-6)
+
+
+def test_train_operator_checks_its_settings_before_any_work(tmp_path):
+    for bad in ({"n_train": 0}, {"epochs": -1}, {"batch_size": 2.5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            train_operator("poisson", out_dir=tmp_path / "x", **bad)
+    with pytest.raises(UnknownNameError, match="nosuch"):
+        train_operator("nosuch", out_dir=tmp_path / "y")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
