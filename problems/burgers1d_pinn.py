@@ -55,7 +55,7 @@ def reference(inputs, grid, params):
 
 problem = Problem(
     name="burgers1d_pinn",
-    description="Burgers u_t + u u_x = (0.01/pi) u_xx on [-1, 1] x [0, 0.99], u0 = -sin(pi x) (DeepXDE's example)",
+    description="Burgers u_t + u u_x = (0.01/pi) u_xx on [-1, 1] x [0, 0.99], u0 = -sin(pi x) (DeepXDE)",
     inputs=[],
     outputs=["u"],
     grid=Grid((256, 100), bounds=((-1.0, 1.0), (0.0, T_END))),

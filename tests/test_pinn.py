@@ -86,7 +86,8 @@ def _poisson_1d(k: float = 1.0) -> Problem:
 def test_exact_burgers_solution_has_zero_residual():
     problem = load_problem("burgers1d_pinn")
     task = PINNTask(problem, ColeHopf(), n_interior=64, dtype=torch.float64, reference=None)
-    x = torch.as_tensor(Domain.rectangle([-1, 0.05], [1, 0.99]).sample_interior(200, seed=1)).requires_grad_(True)
+    x = torch.as_tensor(Domain.rectangle([-1, 0.05], [1, 0.99]).sample_interior(200, seed=1))
+    x.requires_grad_(True)
     r = task.residuals(x)["pde"].detach()
     assert r.abs().max() < 1e-7
     terms = {k: float(v.detach()) for k, v in task.loss_terms().items()}
@@ -122,13 +123,15 @@ def test_burgers_terms_are_separate_and_reference_metrics():
 def test_hard_constraints_hold_exactly():
     problem = load_problem("burgers1d_pinn")
     torch.manual_seed(0)
-    task = PINNTask(problem, MLP(2, 1, hidden=[16], activation="tanh"), hard=True, n_interior=32, reference=None)
+    task = PINNTask(problem, MLP(2, 1, hidden=[16], activation="tanh"), hard=True, n_interior=32,
+                    reference=None)
     assert task.term_names == ["pde"]
     x = np.array([[-1.0, 0.3], [1.0, 0.7], [0.3, 0.0], [-0.6, 0.0]])
     expected = np.array([0.0, 0.0, -np.sin(0.3 * np.pi), np.sin(0.6 * np.pi)])
     np.testing.assert_allclose(task.predict(x)[:, 0], expected, atol=1e-6)
     # periodic embedding: advection u_t + u_x = 0 on [0, 2 pi) x [0, 1]
-    advection = Problem(name="advection", inputs=[], outputs=["u"], domain=Domain.rectangle([0, 0], [2 * math.pi, 1]),
+    advection = Problem(name="advection", inputs=[], outputs=["u"],
+                        domain=Domain.rectangle([0, 0], [2 * math.pi, 1]),
                         equation=lambda u, x, inputs: diff.partial(u, x, 1) + diff.partial(u, x, 0),
                         conditions=[Periodic(axis=0), Initial("sin(x)", time_axis=1)])
     task = PINNTask(advection, MLP(3, 1, hidden=[16], activation="tanh"), hard=["periodic"], n_interior=32)
@@ -202,8 +205,8 @@ def test_fixed_resampled_and_reproducible_points():
     fixed.on_step_end(1)
     fixed.sample()
     assert all(np.array_equal(before[k], v) for k, v in fixed.point_sets().items())
-    fresh = PINNTask(problem, MLP(2, 1, hidden=[8]), n_interior=32, seed=3, resample_every=1, resample_until=2,
-                     sampler="sobol", reference=None)
+    fresh = PINNTask(problem, MLP(2, 1, hidden=[8]), n_interior=32, seed=3, resample_every=1,
+                     resample_until=2, sampler="sobol", reference=None)
     first = fresh.point_sets()["interior"]
     fresh.on_step_end(1)
     fresh.sample()
@@ -252,12 +255,25 @@ def test_samplers():
         RAD(k=0, c=0)
     with pytest.raises(ConfigError, match="where"):
         sample_boundary(domain, 10, where=lambda x: np.zeros(len(x), bool))
+    # boxes are sampled directly: faces in proportion to their area, lateral faces only in space-time
+    box = Domain.box([0, 0, 0], [1, 2, 3])
+    x = sample_boundary(box, 6000, "sobol", 0)
+    shares = [np.mean(np.isclose(x[:, a], box.bbox[s, a])) for a in range(3) for s in (0, 1)]
+    assert box.on_boundary(x).all()
+    np.testing.assert_allclose(shares, np.array([6, 6, 3, 3, 2, 2]) / 22, atol=0.01)
+    lateral = sample_boundary(box, 500, "halton", 0, time_axis=2)
+    on_side = np.isclose(lateral[:, 0], 0) | np.isclose(lateral[:, 0], 1) | np.isclose(lateral[:, 1], 0) | \
+        np.isclose(lateral[:, 1], 2)
+    assert on_side.all() and (lateral[:, 2] > 0).all() and (lateral[:, 2] < 3).all()
+    ends = sample_boundary(Domain.interval(0, 1), 200, "uniform", 0)
+    assert set(np.unique(ends)) == {0.0, 1.0}
 
 
 # -- Taylor-mode (jet) derivatives ------------------------------------------------------------------
 def _advection_burgers() -> Problem:
     sin = lambda x, t: torch.sin(x) if isinstance(x, torch.Tensor) else np.sin(x)  # noqa: E731
-    return Problem(name="viscous", inputs=[], outputs=["u"], domain=Domain.rectangle([0, 0], [2 * math.pi, 1]),
+    return Problem(name="viscous", inputs=[], outputs=["u"],
+                   domain=Domain.rectangle([0, 0], [2 * math.pi, 1]),
                    equation=lambda u, x, inputs: (diff.partial(u, x, 1) + u[:, 0] * diff.partial(u, x, 0)
                                                   - 0.1 * diff.partial(u, x, (0, 0))),
                    conditions=[Periodic(axis=0), Initial(sin, time_axis=1)])
@@ -289,11 +305,12 @@ def test_jet_matches_nested_autograd(hard):
 def test_jet_laplacian_and_refusals():
     torch.manual_seed(0)
     net = MLP(2, 1, hidden=[16, 16], activation="sin")
-    task = PINNTask(load_problem("poisson"), net, inputs={"g": 0.0, "f": 1.0}, n_interior=64, derivatives="jet",
-                    reference=None)
+    task = PINNTask(load_problem("poisson"), net, inputs={"g": 0.0, "f": 1.0}, n_interior=64,
+                    derivatives="jet", reference=None)
     assert task._jet.first == [0, 1] and task._jet.second == [(0, 0), (1, 1)]  # no mixed derivative
     auto = PINNTask(load_problem("poisson"), net, inputs={"g": 0.0, "f": 1.0}, n_interior=64, reference=None)
-    assert float(task.loss_terms()["pde"].detach()) == pytest.approx(float(auto.loss_terms()["pde"].detach()), rel=1e-5)
+    expected = float(auto.loss_terms()["pde"].detach())
+    assert float(task.loss_terms()["pde"].detach()) == pytest.approx(expected, rel=1e-5)
     third = Problem(name="third", inputs=[], outputs=["u"], domain=Domain.rectangle([0, 0], [1, 1]),
                     equation=lambda u, x, inputs: diff.partial(u, x, 0, order=3))
     with pytest.raises(ConfigError, match="third derivatives"):
@@ -310,8 +327,8 @@ def test_compiled_jet_trains_like_autograd():
     losses = []
     for kwargs in ({}, {"derivatives": "jet", "compile": True}):
         torch.manual_seed(0)
-        task = PINNTask(problem, MLP(2, 1, hidden=[20] * 3, activation="tanh"), n_interior=512, reference=None,
-                        **kwargs)
+        task = PINNTask(problem, MLP(2, 1, hidden=[20] * 3, activation="tanh"), n_interior=512,
+                        reference=None, **kwargs)
         Trainer(task, steps=100, progress=False).fit()
         losses.append(sum(float(v.detach()) for v in task.loss_terms().values()))
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
@@ -393,8 +410,9 @@ def test_inverse_identifies_a_coefficient_from_noisy_data():
     x = np.linspace(0, 1, 41)[:, None]
     obs = noisy_observations(x, np.sin(np.pi * x[:, 0]), noise=0.01, seed=0)
     torch.manual_seed(0)
-    task = PINNTask(_poisson_1d(k=2.0), MLP(1, 1, hidden=[16, 16], activation="tanh"), n_interior=64, n_boundary=2,
-                    unknowns={"k": Unknown(1.0, positive=True)}, observations=obs, reference=None)
+    task = PINNTask(_poisson_1d(k=2.0), MLP(1, 1, hidden=[16, 16], activation="tanh"), n_interior=64,
+                    n_boundary=2, unknowns={"k": Unknown(1.0, positive=True)}, observations=obs,
+                    reference=None)
     assert task.term_names == ["pde", "bc", "data"]
     Trainer(task, phases=pinn_phases(400, 5, lr=1e-2, max_iter=40), progress=False).fit()
     assert task.unknown_values()["k"] == pytest.approx(2.0, rel=0.02)
@@ -403,10 +421,12 @@ def test_inverse_identifies_a_coefficient_from_noisy_data():
 
 def test_inverse_identifies_a_coefficient_field():
     # -a(x) u'' = a pi^2 sin(pi x) with a = 1 + x and u = sin(pi x) observed: a = -f / u''
+    def equation(u, x, inputs):
+        source = (1 + x[:, 0]) * math.pi**2 * torch.sin(math.pi * x[:, 0])
+        return -inputs["a"] * diff.partial(u, x, 0, order=2) - source
+
     problem = Problem(name="field", inputs=[], outputs=["u"], domain=Domain.interval(0.0, 1.0),
-                      equation=lambda u, x, inputs: (-inputs["a"] * diff.partial(u, x, 0, order=2)
-                                                     - (1 + x[:, 0]) * math.pi**2 * torch.sin(math.pi * x[:, 0])),
-                      conditions=[Dirichlet(0.0)])
+                      equation=equation, conditions=[Dirichlet(0.0)])
     x = np.linspace(0, 1, 41)[:, None]
     torch.manual_seed(0)
     field = UnknownField(MLP(1, 1, hidden=[16], activation="tanh"), positive=True)
@@ -443,6 +463,7 @@ def test_inverse_helpers_check_inputs():
     with pytest.raises(ShapeError):
         noisy_observations(np.zeros((3, 2)), np.zeros(4))
     x, u = noisy_observations(np.zeros((1000, 1)), np.linspace(0, 1, 1000), noise=0.1, seed=0)
-    assert np.std(u - np.linspace(0, 1, 1000)) == pytest.approx(0.1 * np.std(np.linspace(0, 1, 1000)), rel=0.1)
+    exact = np.linspace(0, 1, 1000)
+    assert np.std(u - exact) == pytest.approx(0.1 * np.std(exact), rel=0.1)
     with pytest.raises(ConfigError, match="clash"):
         PINNTask(_poisson_1d(), MLP(1, 1, hidden=[4]), unknowns={"u": 1.0})

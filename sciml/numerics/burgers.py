@@ -107,7 +107,8 @@ def cole_hopf(
     if not (math.isfinite(nu) and nu > 0):
         raise ConfigError(f"cole_hopf: expected a finite viscosity nu > 0, got {nu}")
     if (u0 is None) != (potential is None):
-        raise ConfigError("cole_hopf: give both u0 and its potential int_0^y u0, or neither (the sine default)")
+        raise ConfigError("cole_hopf: give both u0 and its potential int_0^y u0, "
+                          "or neither (the sine default)")
     if u0 is None:
         u0, potential = sine_initial, sine_potential
     n_quad = check_positive_int("n_quad", n_quad)
@@ -116,7 +117,8 @@ def cole_hopf(
     try:
         xa, ta = np.broadcast_arrays(xa, ta)
     except ValueError:
-        raise ShapeError("cole_hopf x and t", "shapes that broadcast together", (xa.shape, ta.shape)) from None
+        raise ShapeError("cole_hopf x and t", "shapes that broadcast together",
+                         (xa.shape, ta.shape)) from None
     if np.any(ta < 0):
         raise ConfigError(f"cole_hopf: expected times t >= 0, got min(t) = {ta.min()}")
     shape = xa.shape

@@ -178,7 +178,8 @@ class MConFIG(Combiner):
     ) -> Tensor:
         names = list(terms)
         if self.names and names != self.names:
-            raise ConfigError(f"MConFIG: the terms changed from {self.names} to {names}; momenta are per term")
+            raise ConfigError(f"MConFIG: the terms changed from {self.names} to {names}; "
+                              "momenta are per term")
         index = self.calls % len(names)
         picked = names[index]
         grad, used = term_gradients({picked: terms[picked]}, params, scale=scale, reduce=reduce)
@@ -216,9 +217,9 @@ class MConFIG(Combiner):
         """Momenta, counters and the second moment (tensors and ints)."""
         if self.momenta is None:
             return {"calls": self.calls}
-        return {"names": list(self.names), "momenta": self.momenta.detach().cpu(), "counts": list(self.counts),
-                "second": self.second.detach().cpu(), "combined": self.combined.detach().cpu(),
-                "steps": self.steps, "calls": self.calls}
+        return {"names": list(self.names), "momenta": self.momenta.detach().cpu(),
+                "counts": list(self.counts), "second": self.second.detach().cpu(),
+                "combined": self.combined.detach().cpu(), "steps": self.steps, "calls": self.calls}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (tensors are moved to the device at the next call's dtype)."""

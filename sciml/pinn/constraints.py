@@ -159,9 +159,10 @@ class HardConstraints:
         for k, (g, u0) in self.lifts.items():
             for spec in (g, u0):
                 if not values.differentiable(spec, probe):
-                    raise ConfigError(f"hard constraints for {self.outputs[k]!r}: the condition value {spec!r} must "
-                                      "be a constant or a callable that accepts torch tensors (the equation "
-                                      "differentiates it); numpy callables and formulas can only be imposed softly")
+                    raise ConfigError(f"hard constraints for {self.outputs[k]!r}: the condition value "
+                                      f"{spec!r} must be a constant or a callable that accepts torch tensors "
+                                      "(the equation differentiates it); numpy callables and formulas can "
+                                      "only be imposed softly")
             if g is not None and u0 is not None:
                 self._check_compatible(k, g, u0)
 
@@ -176,8 +177,8 @@ class HardConstraints:
         box = self.domain.bbox
         probe = box[0] + np.random.default_rng(0).random((512, self.dim)) * (box[1] - box[0])
         if not self.domain.inside(probe).all():
-            raise ConfigError("hard Dirichlet constraints in space-time need a box-shaped domain (a spatial box "
-                              "times the time interval); impose them softly on other domains")
+            raise ConfigError("hard Dirichlet constraints in space-time need a box-shaped domain (a spatial "
+                              "box times the time interval); impose them softly on other domains")
         lo, hi = np.delete(box, self.time_axis, axis=1)
         return (Domain.interval(lo[0], hi[0]) if len(lo) == 1 else
                 Domain.rectangle(lo, hi) if len(lo) == 2 else Domain.box(lo, hi))
@@ -188,9 +189,10 @@ class HardConstraints:
         xt = torch.as_tensor(x, dtype=torch.float64)
         a, b = self.values(g, xt), self.values(u0, xt)
         if not torch.allclose(a, b, rtol=1e-6, atol=1e-6):
-            raise ConfigError(f"hard constraints for {self.outputs[k]!r}: the initial value and the boundary value "
-                              f"disagree at the first time (max gap {float((a - b).abs().max()):.3g}); they "
-                              "cannot both hold exactly")
+            gap = float((a - b).abs().max())
+            raise ConfigError(f"hard constraints for {self.outputs[k]!r}: the initial value and the boundary "
+                              f"value disagree at the first time (max gap {gap:.3g}); they cannot both hold "
+                              "exactly")
 
     def features(self, x: Tensor) -> Tensor:
         """Network input at points ``x``: periodic axes replaced by their cos/sin embedding."""
@@ -228,7 +230,9 @@ class HardConstraints:
         return torch.stack(cols, dim=1)
 
 
-def parse_kinds(hard: bool | Sequence[str] | None, conditions: Sequence[Any], problem_name: str) -> frozenset[str]:
+def parse_kinds(
+    hard: bool | Sequence[str] | None, conditions: Sequence[Any], problem_name: str
+) -> frozenset[str]:
     """The set of hard constraint kinds from ``hard=`` (True: every kind the problem has)."""
     present = {_KINDS[type(c)] for c in conditions if type(c) in _KINDS}
     if hard is True:

@@ -64,8 +64,8 @@ def _activation(module: nn.Module) -> Callable[[Tensor], tuple[Tensor, Tensor, T
 def _unpack(model: nn.Module) -> tuple[list[nn.Linear], Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]]:
     seq = getattr(model, "net", model)
     if not isinstance(seq, nn.Sequential):
-        raise ConfigError(f"derivatives='jet' needs an MLP (nn.Sequential of Linear and activation layers), got "
-                          f"{type(model).__name__}; use derivatives='autograd'")
+        raise ConfigError(f"derivatives='jet' needs an MLP (nn.Sequential of Linear and activation layers), "
+                          f"got {type(model).__name__}; use derivatives='autograd'")
     linears: list[nn.Linear] = []
     acts: list[nn.Module] = []
     for module in seq:
@@ -78,8 +78,8 @@ def _unpack(model: nn.Module) -> tuple[list[nn.Linear], Callable[[Tensor], tuple
                 raise ConfigError("derivatives='jet': expected Linear and activation layers to alternate")
             acts.append(module)
         else:
-            raise ConfigError(f"derivatives='jet' supports tanh and sin activations between Linear layers, got "
-                              f"{type(module).__name__}; use derivatives='autograd'")
+            raise ConfigError(f"derivatives='jet' supports tanh and sin activations between Linear layers, "
+                              f"got {type(module).__name__}; use derivatives='autograd'")
     if not linears or len(acts) != len(linears) - 1:
         raise ConfigError("derivatives='jet': the network must start and end with a Linear layer")
     if len({(type(a), getattr(a, "w0", None)) for a in acts}) > 1:
@@ -189,7 +189,8 @@ class JetEngine:
         n = xi.shape[0]
         first = self.linears[0]
         bias = first.bias[:, None] if first.bias is not None else None
-        z = torch.addmm(bias, first.weight, xi.t()) if bias is not None else first.weight @ xi.t()  # (width, N)
+        # pre-activation (width, N)
+        z = torch.addmm(bias, first.weight, xi.t()) if bias is not None else first.weight @ xi.t()
         # derivatives of the first pre-activation: constant columns of the weight, broadcast over points
         z1: list[Tensor] = [first.weight[:, i : i + 1] for i in self.first]
         z2: list[Tensor | None] = [None] * len(self._pairs)
@@ -256,10 +257,10 @@ class JetEngine:
         if not r.requires_grad:  # an equation that does not involve the network's derivatives
             self.configure([], [])
             return [], []
-        weights = torch.rand(r.shape, generator=torch.Generator().manual_seed(0), dtype=r.dtype).to(r.device) + 0.5
+        weights = torch.rand(r.shape, generator=torch.Generator().manual_seed(0), dtype=r.dtype) + 0.5
         keys = [*first, *second]
-        grads = torch.autograd.grad((r * weights).sum(), [*first.values(), *second.values()], allow_unused=True,
-                                    materialize_grads=True)
+        grads = torch.autograd.grad((r * weights.to(r.device)).sum(), [*first.values(), *second.values()],
+                                    allow_unused=True, materialize_grads=True)
         used = [k for k, g in zip(keys, grads) if bool(g.abs().sum() > 0)]
         self.configure([k for k in used if isinstance(k, int)], [k for k in used if isinstance(k, tuple)])
         return self.first, self.second

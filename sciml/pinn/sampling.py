@@ -14,6 +14,8 @@ A sampler never evaluates the network itself: the PINN passes it ``residual(poin
 function of numpy points). Boundary and initial points of space-time problems are drawn by
 :func:`sample_boundary` (the lateral boundary only) and :func:`sample_initial`; :func:`check_points`
 rejects point sets that are mis-shaped, non-finite, or outside the part of the domain they belong to.
+Intervals, rectangles and boxes are sampled directly (a PINN that redraws its points every step
+would otherwise spend more time in the generic rejection sampler than in its network).
 """
 
 from __future__ import annotations
@@ -82,11 +84,72 @@ def time_faces(domain: Any, time_axis: int | None, x: np.ndarray, rtol: float = 
     return (np.abs(x[:, time_axis] - lo) <= tol) | (np.abs(x[:, time_axis] - hi) <= tol)
 
 
+def _box(domain: Any) -> np.ndarray | None:
+    """``[lo, hi]`` if ``domain`` is a plain interval, rectangle or box (not a CSG combination), else None.
+
+    PINNs redraw their points every step, and for boxes the generic rejection sampler of
+    :class:`~sciml.geometry.Domain` (inside / on-boundary queries on every candidate) costs more than
+    drawing the points directly.
+    """
+    if repr(domain).startswith(("Domain(interval(", "Domain(rectangle(", "Domain(box(")):
+        return domain.bbox
+    return None
+
+
+def _unit(method: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points of the method's sequence in ``[0, 1)^d``."""
+    if method == "uniform":
+        return rng.random((n, d))
+    from scipy.stats import qmc
+
+    seed = _child(rng)
+    if method == "sobol":  # a prefix of a power-of-two block keeps scipy from warning about balance
+        return qmc.Sobol(d, scramble=True, rng=seed).random_base2(max(0, (n - 1).bit_length()))[:n]
+    if method == "halton":
+        return qmc.Halton(d, scramble=True, rng=seed).random(n)
+    return qmc.LatinHypercube(d, rng=seed).random(n)
+
+
 def sample_interior(domain: Any, n: int, method: str = "uniform", seed: Any = 0) -> np.ndarray:
-    """``n`` interior points ``(n, d)`` float64 (a thin, checked wrapper of ``Domain.sample_interior``)."""
+    """``n`` points ``(n, d)`` float64 in the domain, distributed like the method's sequence.
+
+    Boxes are sampled directly, other domains through ``Domain.sample_interior`` (rejection).
+    """
     _check_domain(domain)
     check_name("sampling method", method, METHODS)
-    return domain.sample_interior(check_positive_int("n", n), method=method, seed=_child(_rng(seed)))
+    n, rng = check_positive_int("n", n), _rng(seed)
+    box = _box(domain)
+    if box is not None:
+        return box[0] + _unit(method, n, domain.ndim, rng) * (box[1] - box[0])
+    return domain.sample_interior(n, method=method, seed=_child(rng))
+
+
+def _box_boundary(box: np.ndarray, n: int, method: str, rng: np.random.Generator,
+                  time_axis: int | None) -> np.ndarray:
+    """``n`` points uniform on the faces of a box (the lateral faces when ``time_axis`` is given)."""
+    lo, hi = box
+    d = len(lo)
+    extent = hi - lo
+    faces = [(axis, side) for axis in range(d) if axis != time_axis for side in (0, 1)]
+    measure = np.array([np.prod(np.delete(extent, axis)) for axis, _ in faces], dtype=np.float64)
+    u = _unit(method, n, d, rng)
+    # the first coordinate picks the face (in proportion to its measure), the others place the point on it
+    edges = np.cumsum(measure) / measure.sum()
+    which = np.minimum(np.searchsorted(edges, u[:, 0], side="right"), len(faces) - 1)
+    x = lo + u * extent
+    for k, (axis, side) in enumerate(faces):
+        rows = which == k
+        if not rows.any():
+            continue
+        others = [a for a in range(d) if a != axis]
+        # the face's own coordinates come from columns 1.. of u (column 0 chose the face)
+        cols = u[rows][:, 1 : 1 + len(others)] if d > 1 else np.empty((int(rows.sum()), 0))
+        pts = np.empty((int(rows.sum()), d))
+        pts[:, axis] = hi[axis] if side else lo[axis]
+        for j, a in enumerate(others):
+            pts[:, a] = lo[a] + cols[:, j] * extent[a]
+        x[rows] = pts
+    return x
 
 
 def sample_boundary(
@@ -120,17 +183,27 @@ def sample_boundary(
     n = check_positive_int("n", n)
     check_name("sampling method", method, METHODS)
     rng = _rng(seed)
-    if where is None and time_axis is None:
-        return domain.sample_boundary(n, method=method, seed=_child(rng))
+    box = _box(domain)
+    if box is not None and time_axis is not None and domain.ndim == 1:
+        raise ConfigError("sample_boundary: a 1-D space-time domain has no lateral boundary")
+
+    def draw(k: int) -> np.ndarray:
+        if box is not None:
+            return _box_boundary(box, k, method, rng, time_axis)
+        return domain.sample_boundary(k, method=method, seed=_child(rng))
+
+    if where is None and (time_axis is None or box is not None):
+        return draw(n)
     kept: list[np.ndarray] = []
     count, drawn, batch = 0, 0, 2 * n
     while count < n:
-        x = domain.sample_boundary(batch, method=method, seed=_child(rng))
+        x = draw(batch)
         ok = ~time_faces(domain, time_axis, x)
         if where is not None:
             mask = np.asarray(where(x), dtype=bool).reshape(-1)
             if mask.shape != (len(x),):
-                raise ConfigError(f"where(x): expected a boolean array of shape ({len(x)},), got {mask.shape}")
+                raise ConfigError(f"where(x): expected a boolean array of shape ({len(x)},), "
+                                  f"got {mask.shape}")
             ok &= mask
         kept.append(x[ok])
         count += int(ok.sum())
@@ -262,8 +335,8 @@ class RAR(Sampler):
 
     adaptive = True
 
-    def __init__(self, every: int = 1000, n_candidates: int = 10_000, n_add: int = 10, method: str = "uniform",
-                 max_points: int | None = None) -> None:
+    def __init__(self, every: int = 1000, n_candidates: int = 10_000, n_add: int = 10,
+                 method: str = "uniform", max_points: int | None = None) -> None:
         super().__init__(method)
         self.every = check_positive_int("RAR every", every)
         self.n_candidates = check_positive_int("RAR n_candidates", n_candidates)

@@ -169,7 +169,8 @@ class PINNTask(Task):
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ConfigError(f"seed: expected a non-negative int, got {seed!r}")
         self.rng = np.random.default_rng(seed)
-        self._dtype = dtype or next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        floats = (p.dtype for p in model.parameters() if p.is_floating_point())
+        self._dtype = dtype or next(floats, torch.float32)
         self.model_spec = getattr(model, "model_spec", None)
         self.problem_spec = {"name": problem.name, "params": dict(problem.params)}
         self._step = 0
@@ -219,7 +220,9 @@ class PINNTask(Task):
         points = self._buffers.get("_x_interior")
         return points.dtype if points is not None else self._dtype
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
         """Load weights; a float64 state (saved in a float64 L-BFGS phase) turns a float32 task to float64
         first, so that resuming such a run does not round its weights to float32."""
         wide = any(isinstance(v, Tensor) and v.dtype == torch.float64 for v in state_dict.values())
@@ -231,7 +234,8 @@ class PINNTask(Task):
     def _find_time_axis(self) -> int | None:
         axes = {c.time_axis % self.dim for c in self.problem.conditions if isinstance(c, Initial)}
         if len(axes) > 1:
-            raise ProblemError(f"problem {self.problem.name!r}: Initial conditions disagree on the time axis {axes}")
+            raise ProblemError(f"problem {self.problem.name!r}: Initial conditions disagree on the time "
+                               f"axis {axes}")
         return axes.pop() if axes else None
 
     def _collect_inputs(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,8 +251,9 @@ class PINNTask(Task):
             elif not inp.is_random:
                 out[inp.name] = inp.value
             else:
-                raise ProblemError(f"PINNTask: the random input {inp.name!r} of {self.problem.name!r} needs a value "
-                                   "(a number, a formula or a callable of the coordinates) in inputs=")
+                raise ProblemError(f"PINNTask: the random input {inp.name!r} of {self.problem.name!r} needs "
+                                   "a value (a number, a formula or a callable of the coordinates) in "
+                                   "inputs=")
             check.check(f"input {inp.name!r}", out[inp.name])
         return out
 
@@ -269,15 +274,17 @@ class PINNTask(Task):
         gap = float((jet - auto).abs().max())
         scale = float(auto.abs().max())
         if not gap <= 1e-3 * max(scale, 1e-3):
-            raise ConfigError(f"derivatives='jet': the jet residual differs from nested autograd by {gap:.3g} (residual "
-                              f"scale {scale:.3g}); the equation needs derivatives or operations the jet does not "
-                              "provide (third derivatives?); use derivatives='autograd'")
+            raise ConfigError(f"derivatives='jet': the jet residual differs from nested autograd by "
+                              f"{gap:.3g} (residual scale {scale:.3g}); the equation needs derivatives or "
+                              "operations the jet does not provide (third derivatives?); use "
+                              "derivatives='autograd'")
 
     def _soft_conditions(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for cond in self.problem.conditions:
             if type(cond) not in _TERM_NAMES:
-                raise ProblemError(f"unknown condition {cond!r}; expected Dirichlet, Neumann, Periodic or Initial")
+                raise ProblemError(f"unknown condition {cond!r}; expected Dirichlet, Neumann, Periodic "
+                                   "or Initial")
             if kind_of(cond) in self.hard.kinds:
                 continue
             base, i = _TERM_NAMES[type(cond)], 1
@@ -312,7 +319,8 @@ class PINNTask(Task):
 
     def _column(self, name: str) -> int:
         if name not in self.outputs:
-            raise ConfigError(f"observations for {name!r}, which is not an output; outputs are {list(self.outputs)}")
+            raise ConfigError(f"observations for {name!r}, which is not an output; "
+                              f"outputs are {list(self.outputs)}")
         return self.outputs.index(name)
 
     # -- points --------------------------------------------------------------------------------------
@@ -366,7 +374,8 @@ class PINNTask(Task):
             partner[:, cond.axis % self.dim] += period(cond, self.domain)
             extra["p"] = torch.as_tensor(partner)
         for key, value in extra.items():
-            self.register_buffer(f"_{key}_{name}", value.to(device=device, dtype=self.dtype), persistent=False)
+            value = value.to(device=device, dtype=self.dtype)
+            self.register_buffer(f"_{key}_{name}", value, persistent=False)
 
     def _draw(self, initial: bool = False) -> None:
         """Draw every non-fixed point set (interior with the sampler, the conditions' with its method)."""
@@ -382,8 +391,10 @@ class PINNTask(Task):
                 axis = cond.axis % self.dim
                 lo = self.domain.bbox[0, axis]
                 tol = 1e-9 * period(cond, self.domain)
-                x = sampling.sample_boundary(self.domain, self.n_boundary, method, self.rng,
-                                             where=lambda p, a=axis, lo=lo, tol=tol: np.abs(p[:, a] - lo) <= tol,
+                def face(p: np.ndarray, a: int = axis, lo: float = lo, tol: float = tol) -> np.ndarray:
+                    return np.abs(p[:, a] - lo) <= tol
+
+                x = sampling.sample_boundary(self.domain, self.n_boundary, method, self.rng, where=face,
                                              time_axis=self.time_axis)
             else:
                 x = sampling.sample_boundary(self.domain, self.n_boundary, method, self.rng, where=cond.where,
@@ -513,7 +524,8 @@ class PINNTask(Task):
         device = self._x_interior.device
         with torch.enable_grad():
             for lo in range(0, len(arr), _CHUNK):
-                xt = torch.as_tensor(arr[lo : lo + _CHUNK], dtype=self.dtype, device=device).requires_grad_(True)
+                xt = torch.as_tensor(arr[lo : lo + _CHUNK], dtype=self.dtype, device=device)
+                xt.requires_grad_(True)
                 res = self.residuals(xt)
                 total = sum(r.detach().square() for r in res.values())
                 out.append(total.sqrt().double().cpu().numpy())
@@ -547,7 +559,8 @@ class PINNTask(Task):
                 data = problem.solve_batch(problem.prepare_inputs(self._inputs, grid), grid)
             else:  # Problem.prepare_inputs needs at least one input: call the reference directly
                 data = problem.reference({}, grid, dict(problem.params))
-            values = np.stack([as_float_array(f"reference {k!r}", data[k]).reshape(-1) for k in self.outputs], 1)
+            values = np.stack([as_float_array(f"reference {k!r}", data[k]).reshape(-1)
+                               for k in self.outputs], 1)
             return grid.points(), values
         if isinstance(spec, (tuple, list)) and len(spec) == 2:
             x = sampling.check_points("reference points", spec[0], self.domain, "any")
@@ -613,7 +626,8 @@ def _domain_of(problem: Problem) -> Any:
                                f"{type(problem.domain).__name__}")
         return problem.domain
     if problem.grid is None:
-        raise ProblemError(f"PINNTask: problem {problem.name!r} has neither a domain nor a grid to sample points in")
+        raise ProblemError(f"PINNTask: problem {problem.name!r} has neither a domain nor a grid to sample "
+                           "points in")
     lo, hi = np.array(problem.grid.bounds, dtype=np.float64).T
     if len(lo) == 1:
         return Domain.interval(lo[0], hi[0])

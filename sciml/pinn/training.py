@@ -98,7 +98,8 @@ class PrecisionSwitch(Callback):
             total += phase.steps
             ends.append(total)
         if self.step not in ends:
-            raise ConfigError(f"PrecisionSwitch(step={self.step}): expected the end of a phase, one of {ends}")
+            raise ConfigError(f"PrecisionSwitch(step={self.step}): expected the end of a phase, "
+                              f"one of {ends}")
         if trainer.step >= self.step:  # a resumed run past the switch
             trainer.task.to(self.dtype)
 
