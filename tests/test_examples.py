@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(script: str, out: Path, *args: str, timeout: int = 300) -> str:
+    # One intra-op thread: the examples' networks are small, and two threads on a busy 2-core
+    # machine stall on every small matrix product.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / script), "--out", str(out), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
