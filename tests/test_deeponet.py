@@ -17,17 +17,6 @@ from sciml.models.deeponet import DeepONet, StackedMLP
 from sciml.train import Trainer
 from sciml.train.deeponet_task import DeepONetTask, Sensors, make_deeponet_data
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small matrices: one intra-op thread. On a busy 2-core machine two threads wait on each other
-    at every tiny matmul (an OpenMP barrier per op) and a step gets ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 STRATEGIES = [("single", [10, 8, 8], [2, 8, 8], 1), ("independent", [10, 8, 8], [2, 8, 8], 2),
               ("split_branch", [10, 8, 16], [2, 8, 8], 2), ("split_trunk", [10, 8, 8], [2, 8, 16], 2),
               ("split_both", [10, 8, 8], [2, 8, 8], 2)]

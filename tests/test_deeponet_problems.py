@@ -15,17 +15,6 @@ from sciml.numerics.diffusion_reaction import thomas
 from sciml.train.deeponet_task import DeepONetData, Sensors, interpolate_cubic, make_deeponet_data
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small matrices: one intra-op thread. On a busy 2-core machine two threads wait on each other
-    at every tiny matmul (an OpenMP barrier per op) and a step gets ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 # -- reference solvers --------------------------------------------------------------------------------
 def test_spline_antiderivative_is_exact():
     x = np.linspace(0.0, 1.0, 11)

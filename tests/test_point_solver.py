@@ -18,17 +18,6 @@ from sciml.problem import Input
 from sciml.train import Trainer
 from sciml.train.deeponet_task import DeepONetTask, Sensors, make_deeponet_data
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small matrices: one intra-op thread. On a busy 2-core machine two threads wait on each other
-    at every tiny matmul (an OpenMP barrier per op) and a step gets ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 NEW_G = "sin(pi*x)*y + 0.5*cos(2*pi*y)*x"
 
 
