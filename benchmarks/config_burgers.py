@@ -80,7 +80,8 @@ def run(method: str, seed: int, budget: float, threads: int) -> dict[str, Any]:
     result = trainer.fit()
     errors = task.relative_error()
     return {"method": method, "seed": seed, "threads": torch.get_num_threads(), "steps": budget_cb.steps,
-            "cpu_seconds": budget_cb.cpu, "wall_seconds": budget_cb.wall, "ms_per_step": 1e3 * budget_cb.cpu / budget_cb.steps,
+            "cpu_seconds": budget_cb.cpu, "wall_seconds": budget_cb.wall,
+            "ms_per_step": 1e3 * budget_cb.cpu / budget_cb.steps,
             "test_mse": errors["mse"], "rel_l2": errors["rel_l2"], "stop": result.reason,
             "final_terms": {k: float(v.detach()) for k, v in task.loss_terms().items()}}
 
@@ -95,6 +96,26 @@ def _spawn(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in ("worker", "out", "resume", "seeds")}
+
+
+def _save_partial(path: Path, runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    """Runs finished so far, so that an interrupted benchmark can go on with ``--resume``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"settings": _settings(args), "runs": runs}, default=str))
+
+
+def _load_partial(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("settings") != json.loads(json.dumps(_settings(args), default=str)):
+        print(f"{path}: other settings, starting afresh", flush=True)
+        return {}
+    return {(r["method"], r["seed"]): r for rs in data["runs"].values() for r in rs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=240.0, help="CPU seconds per run")
@@ -103,6 +124,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--resume", action="store_true", help="reuse the runs of an interrupted benchmark")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run(args.worker, args.seeds[0], args.budget, args.threads)))
@@ -111,17 +133,21 @@ def main() -> None:
 
     load_start = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
+    partial = args.out.with_suffix(".partial.json")
+    done = _load_partial(partial, args) if args.resume else {}
     for seed in args.seeds:
         for method in args.methods:
-            r = _spawn(method, seed, args)
+            r = done.get((method, seed)) or _spawn(method, seed, args)
             runs[method].append(r)
+            _save_partial(partial, runs, args)
             print(f"{method:8s} seed {seed}: {r['steps']} steps ({r['ms_per_step']:.2f} ms/step), test MSE "
                   f"{r['test_mse']:.3e}, rel L2 {r['rel_l2']:.3e}", flush=True)
     summary = {}
     for method, rs in runs.items():
         mse = [r["test_mse"] for r in rs]
         summary[method] = {
-            "test_mse_mean": statistics.fmean(mse), "test_mse_std": statistics.stdev(mse) if len(mse) > 1 else 0.0,
+            "test_mse_mean": statistics.fmean(mse),
+            "test_mse_std": statistics.stdev(mse) if len(mse) > 1 else 0.0,
             "rel_l2_mean": statistics.fmean(r["rel_l2"] for r in rs),
             "steps_mean": statistics.fmean(r["steps"] for r in rs),
             "ms_per_step_mean": statistics.fmean(r["ms_per_step"] for r in rs),
@@ -135,7 +161,7 @@ def main() -> None:
         "settings": {"network": "[2] + [20] * 3 + [1], tanh, Glorot normal",
                      "points": "2540 interior, 80 boundary, 160 initial, uniform, redrawn every step",
                      "optimizers": {"sum": "adam 1e-3", "pcgrad": "adam 1e-3", "config": "adam 1e-3",
-                                    "mconfig": "sgd 1e-3 (update has Adam's normalisation), one term per step"},
+                                    "mconfig": "sgd 1e-3 (Adam-normalised update), one term per step"},
                      "budget_cpu_seconds": args.budget, "seeds": args.seeds, "threads": args.threads,
                      "test": "MSE and relative L2 against Cole-Hopf on the 256 x 100 grid"},
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -149,8 +175,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for method, s in summary.items():
         ratio = "" if s["mse_over_sum"] is None else f"{s['mse_over_sum']:.2f}"
-        print(f"| {method} | {s['steps_mean']:.0f} | {s['ms_per_step_mean']:.2f} | {s['test_mse_mean']:.2e} ± "
-              f"{s['test_mse_std']:.1e} | {ratio} | {s['rel_l2_mean']:.2e} |")
+        print(f"| {method} | {s['steps_mean']:.0f} | {s['ms_per_step_mean']:.2f} | "
+              f"{s['test_mse_mean']:.2e} ± {s['test_mse_std']:.1e} | {ratio} | {s['rel_l2_mean']:.2e} |")
     print(f"\n{len(args.seeds)} seeds, {args.budget:g} CPU seconds per run, {args.threads} thread(s); "
           f"written to {args.out}")
 

@@ -23,8 +23,8 @@ learning rate 1e-3 for 15000 iterations, then L-BFGS. Both sides train exactly t
 
 Each run is a separate process with the same thread count (``torch.set_num_threads``), so the
 libraries never share an interpreter; runs alternate (DeepXDE seed 0, sciml seed 0, sciml-jet seed 0,
-DeepXDE seed 1, ...) so that load from other processes falls on all alike. Reported: seconds per Adam iteration
-(wall clock and process CPU time, timing only the Adam training loop), L-BFGS iterations and seconds,
+..., DeepXDE seed 1, ...) so that load from other processes falls on all alike. Reported: seconds per
+Adam iteration (wall clock and process CPU time, timing only the Adam loop), L-BFGS iterations and seconds,
 and the relative L2 error on DeepXDE's 256 x 100 reference grid, whose values are computed here by
 the Cole-Hopf transform (``sciml.numerics.burgers``) instead of being downloaded.
 
@@ -105,8 +105,9 @@ def run_deepxde(seed: int, adam: int, lbfgs: int, threads: int) -> dict[str, Any
     model.train(verbose=0)
     lbfgs_wall = time.perf_counter() - wall
     iterations = int(model.opt.state_dict()["state"][0]["n_iter"])
-    return {"library": "deepxde", "version": dde.__version__, "seed": seed, "threads": torch.get_num_threads(),
-            "adam_iterations": adam, "adam_s_per_it_wall": adam_wall / adam, "adam_s_per_it_cpu": adam_cpu / adam,
+    return {"library": "deepxde", "version": dde.__version__, "seed": seed,
+            "threads": torch.get_num_threads(), "adam_iterations": adam,
+            "adam_s_per_it_wall": adam_wall / adam, "adam_s_per_it_cpu": adam_cpu / adam,
             "lbfgs_iterations": iterations, "lbfgs_seconds": lbfgs_wall,
             "rel_l2_after_adam": after_adam, "rel_l2": rel_l2(model.predict(points), exact),
             "points": {"pde": int(len(data.train_x_all)), "bc": 80, "ic": 160, "distribution": "Hammersley"}}
@@ -141,9 +142,9 @@ def run_sciml(seed: int, adam: int, lbfgs: int, threads: int, variant: str = "sc
     torch.manual_seed(seed)
     problem = load_problem("burgers1d_pinn")
     net = MLP(2, 1, hidden=[20] * 3, activation="tanh", init="xavier_normal")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"sampler": "hammersley"}  # DeepXDE's training distribution
     if variant == "sciml-jet":
-        options = {"derivatives": "jet", "compile": True}
+        options.update(derivatives="jet", compile=True)
     elif variant == "sciml-rad":  # the same number of points, moved to the residual every 1000 steps
         options = {"sampler": RAD(every=1000, n_candidates=50_000), "resample_until": adam}
     task = PINNTask(problem, net, n_interior=2540, n_boundary=80, n_initial=160, seed=seed, reference=None,
@@ -153,14 +154,15 @@ def run_sciml(seed: int, adam: int, lbfgs: int, threads: int, variant: str = "sc
     max_iter = 20
     steps = max(1, lbfgs // max_iter)
     trainer = Trainer(task, phases=pinn_phases(adam, steps, max_iter=max_iter), seed=seed,
-                      callbacks=[clock, PrecisionSwitch(adam)], progress=False, log_every=1000, eval_every=10**9)
+                      callbacks=[clock, PrecisionSwitch(adam)], progress=False, log_every=1000,
+                      eval_every=10**9)
     trainer.fit()
     iterations = int(trainer.optimizer.state[trainer.params[0]]["n_iter"])
     first_step = clock.first[0] - clock.start[0]
     steady = [(clock.adam[i] - (clock.first[i] - clock.start[i])) / max(adam - 1, 1) for i in (0, 1)]
     return {"library": variant, "seed": seed, "threads": torch.get_num_threads(),
             "engine": "jet, torch.compile" if variant == "sciml-jet" else "nested autograd",
-            "sampler": "RAD(every=1000, n_candidates=50000)" if variant == "sciml-rad" else "uniform, fixed",
+            "sampler": "RAD(every=1000, n_candidates=50000)" if variant == "sciml-rad" else "Hammersley, fixed",
             "lbfgs_dtype": "float64", "adam_iterations": adam,
             "adam_s_per_it_wall": clock.adam[0] / adam, "adam_s_per_it_cpu": clock.adam[1] / adam,
             "first_step_seconds": first_step, "adam_s_per_it_wall_after_first": steady[0],
@@ -187,14 +189,35 @@ def _summary(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
             "min": min(values), "max": max(values)}
 
 
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in ("worker", "out", "resume", "seeds")}
+
+
+def _save_partial(path: Path, runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    """Runs finished so far, so that an interrupted benchmark can go on with ``--resume``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"settings": _settings(args), "runs": runs}, default=str))
+
+
+def _load_partial(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("settings") != json.loads(json.dumps(_settings(args), default=str)):
+        print(f"{path}: other settings, starting afresh", flush=True)
+        return {}
+    return {(r["library"], r["seed"]): r for rs in data["runs"].values() for r in rs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adam", type=int, default=15000, help="Adam iterations (DeepXDE's example: 15000)")
-    parser.add_argument("--lbfgs", type=int, default=15000, help="L-BFGS iterations asked for (DeepXDE default)")
+    parser.add_argument("--lbfgs", type=int, default=15000, help="L-BFGS iterations (DeepXDE's default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--resume", action="store_true", help="reuse the runs of an interrupted benchmark")
     args = parser.parse_args()
     if args.worker:
         if args.worker == "deepxde":
@@ -207,15 +230,18 @@ def main() -> None:
 
     load_start = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in LIBRARIES}
+    partial = args.out.with_suffix(".partial.json")
+    done = _load_partial(partial, args) if args.resume else {}
     for seed in args.seeds:
         for library in LIBRARIES:
-            result = _spawn(library, seed, args)
+            result = done.get((library, seed)) or _spawn(library, seed, args)
             runs[library].append(result)
+            _save_partial(partial, runs, args)
             print(f"{library:8s} seed {seed}: {1e3 * result['adam_s_per_it_wall']:.2f} ms/it (wall), "
-                  f"{1e3 * result['adam_s_per_it_cpu']:.2f} ms/it (cpu), L-BFGS {result['lbfgs_iterations']} it, "
-                  f"rel L2 {result['rel_l2']:.2e}", flush=True)
-    keys = ("adam_s_per_it_wall", "adam_s_per_it_cpu", "lbfgs_iterations", "lbfgs_seconds", "rel_l2_after_adam",
-            "rel_l2")
+                  f"{1e3 * result['adam_s_per_it_cpu']:.2f} ms/it (cpu), "
+                  f"L-BFGS {result['lbfgs_iterations']} it, rel L2 {result['rel_l2']:.2e}", flush=True)
+    keys = ("adam_s_per_it_wall", "adam_s_per_it_cpu", "lbfgs_iterations", "lbfgs_seconds",
+            "rel_l2_after_adam", "rel_l2")
     summary = {lib: {k: _summary(r, k) for k in keys} for lib, r in runs.items()}
     ratio = {lib: {k: summary[lib][k]["mean"] / summary["deepxde"][k]["mean"]
                    for k in ("adam_s_per_it_wall", "adam_s_per_it_cpu")} for lib in LIBRARIES[1:]}
@@ -238,7 +264,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for lib in LIBRARIES:
         s = summary[lib]
-        after = statistics.fmean(r.get("adam_s_per_it_wall_after_first", r["adam_s_per_it_wall"]) for r in runs[lib])
+        after = statistics.fmean(r.get("adam_s_per_it_wall_after_first", r["adam_s_per_it_wall"])
+                                 for r in runs[lib])
         print(f"| {lib} | {1e3 * s['adam_s_per_it_wall']['mean']:.2f} | {1e3 * after:.2f} | "
               f"{1e3 * s['adam_s_per_it_cpu']['mean']:.2f} | {s['lbfgs_iterations']['mean']:.0f} | "
               f"{s['lbfgs_seconds']['mean']:.0f} | {s['rel_l2_after_adam']['mean']:.2e} | "

@@ -16,6 +16,11 @@ gradient a single time and each second-derivative row at most once, e.g. a heat-
 
 costs two backward passes, the same as by hand. Mixed partials are cached in sorted index order,
 assuming the output is smooth enough for them to commute.
+
+An output may carry derivatives computed another way (e.g. pushed forward through the network,
+:mod:`sciml.pinn.jet`): :func:`with_derivatives` attaches them, and :class:`Derivatives` returns them
+instead of differentiating, so an equation written with this module runs unchanged and without
+backward passes.
 """
 
 from __future__ import annotations
@@ -29,7 +34,25 @@ from torch import Tensor
 
 from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["Derivatives", "grad", "jacobian", "div", "laplacian", "hessian", "partial"]
+__all__ = ["Derivatives", "grad", "jacobian", "div", "laplacian", "hessian", "partial", "with_derivatives"]
+
+_KNOWN = "_sciml_known_derivatives"  # attribute of an output tensor: (points, {sorted index: partial})
+
+
+def with_derivatives(u: Tensor, x: Tensor, known: dict[tuple[int, ...], Tensor]) -> Tensor:
+    """Mark ``u`` (a scalar output at the points ``x``) with some of its partial derivatives.
+
+    ``known`` maps sorted axis tuples (``(1,)`` for ``u_t``, ``(0, 0)`` for ``u_xx``) to tensors of the
+    point shape ``x.shape[:-1]``. :class:`Derivatives` of ``u`` with respect to this very ``x`` returns
+    them as they are; partials not in ``known`` still come from autograd, so they are only right if
+    ``u``'s graph also carries them. Returns ``u`` itself.
+    """
+    points = tuple(x.shape[:-1])
+    for index, value in known.items():
+        if tuple(sorted(index)) != tuple(index) or tuple(value.shape) != points:
+            raise ShapeError(f"with_derivatives: partial {index}", points, tuple(value.shape))
+    setattr(u, _KNOWN, (x, dict(known)))
+    return u
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,8 +136,11 @@ class Derivatives:
 
     def __init__(self, u: Tensor, x: Tensor) -> None:
         self.x = _check_x(x)
+        known = getattr(u, _KNOWN, None)
         self.u = _check_output("u", u, self.x, components=1)[..., 0]
         self.dim = int(x.shape[-1])
+        #: partials attached by :func:`with_derivatives` for these very points
+        self._known: dict[tuple[int, ...], Tensor] = known[1] if known is not None and known[0] is x else {}
         # sorted multi-index of a partial derivative -> gradient of that partial (shape x.shape)
         self._gradients: dict[tuple[int, ...], Tensor] = {}
 
@@ -128,11 +154,16 @@ class Derivatives:
     def _partial(self, index: tuple[int, ...]) -> Tensor:
         if not index:
             return self.u
+        known = self._known.get(index)
+        if known is not None:
+            return known
         return self._gradient_of(index[:-1])[..., index[-1]]
 
     @property
     def grad(self) -> Tensor:
         """``du/dx``, shape ``x.shape``."""
+        if all((i,) in self._known for i in range(self.dim)):
+            return torch.stack([self._known[(i,)] for i in range(self.dim)], dim=-1)
         return self._gradient_of(())
 
     def partial(self, *index: int) -> Tensor:
@@ -144,11 +175,13 @@ class Derivatives:
 
     def hessian(self) -> Tensor:
         """Second derivatives, shape ``(*x.shape[:-1], d, d)``; one backward pass per dimension."""
-        return torch.stack([self._gradient_of((i,)) for i in range(self.dim)], dim=-2)
+        rows = [torch.stack([self._partial(tuple(sorted((i, j)))) for j in range(self.dim)], dim=-1)
+                for i in range(self.dim)]
+        return torch.stack(rows, dim=-2)
 
     def laplacian(self) -> Tensor:
         """Sum of the pure second derivatives, shape ``x.shape[:-1]``; one backward pass per dimension."""
-        return sum(self._gradient_of((i,))[..., i] for i in range(self.dim))  # type: ignore[return-value]
+        return sum(self._partial((i, i)) for i in range(self.dim))  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------

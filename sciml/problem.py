@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -461,7 +462,14 @@ def load_problem(name_or_path: str | os.PathLike[str]) -> Problem:
     if spec is None or spec.loader is None:
         raise ProblemError(f"load_problem: cannot import {str(path)!r}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # registered like any imported module, so that tools which look functions' modules up by name
+    # (pickle, torch.compile's tracing) find it
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     problem = getattr(module, "problem", None)
     if not isinstance(problem, Problem):
         raise ProblemError(f"{str(path)!r} must define `problem` as a sciml.Problem, got {type(problem).__name__}")

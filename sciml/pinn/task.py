@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import diff
 from .._checks import as_float_array, check_positive_int
 from ..errors import ConfigError, ProblemError, ShapeError, UnknownNameError
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
@@ -199,6 +200,8 @@ class PINNTask(Task):
         self.hard = HardConstraints(problem.conditions, parse_kinds(hard, problem.conditions, problem.name),
                                     self.domain, self.outputs, self.time_axis, self.values)
         self._jet: JetEngine | None = None
+        self._jet_direct = False  # the jet's derivatives go straight to sciml.diff (see _direct_jet)
+        self._prefetched: tuple[Any, ...] | None = None  # (x, value, first, second) of a joint jet pass
         self._conditions = self._soft_conditions()
         self._observations = self._parse_observations(observations)
         self._reference_spec = reference
@@ -260,6 +263,7 @@ class PINNTask(Task):
     def _setup_jet(self, compile: bool | Mapping[str, Any]) -> None:
         """Detect the derivatives the equation uses, then check the jet against nested autograd."""
         self._jet = JetEngine(self.model, compile=compile)
+        self._jet_direct = False
         probe = self._x_interior[:64].detach()
         x = probe.clone().requires_grad_(True)
         eager, self._jet._compiled = self._jet._compiled, None  # compile once, at the training size
@@ -273,6 +277,16 @@ class PINNTask(Task):
         self._jet = engine
         gap = float((jet - auto).abs().max())
         scale = float(auto.abs().max())
+        if gap <= 1e-3 * max(scale, 1e-3) and not self.hard.lifts and not self.hard.periodic \
+                and len(self.outputs) == 1:
+            # the derivatives straight into the equation, if the equation reads them through sciml.diff
+            self._jet_direct = True
+            eager, self._jet._compiled = self._jet._compiled, None
+            try:
+                direct = torch.cat([r.detach() for r in self.residuals(probe.clone().requires_grad_(True)).values()])
+            finally:
+                self._jet._compiled = eager
+            self._jet_direct = bool((direct - auto).abs().max() <= 1e-3 * max(scale, 1e-3))
         if not gap <= 1e-3 * max(scale, 1e-3):
             raise ConfigError(f"derivatives='jet': the jet residual differs from nested autograd by "
                               f"{gap:.3g} (residual scale {scale:.3g}); the equation needs derivatives or "
@@ -442,12 +456,31 @@ class PINNTask(Task):
         (as autograd computes them for the equation) come from the jet.
         """
         xi = self.features(x)
+        if derivatives and self._jet is not None and self._jet_direct:
+            return self._direct_jet(x)
         out = self._jet.attach(xi) if derivatives and self._jet is not None else self.model(xi)
         if out.ndim == 1:
             out = out[:, None]
         if out.shape != (x.shape[0], len(self.outputs)):
             raise ShapeError("model output", (x.shape[0], len(self.outputs)), tuple(out.shape))
         return self.hard.apply(x, out)
+
+    def _direct_jet(self, x: Tensor) -> Tensor:
+        """The output at ``x`` carrying the jet's derivatives for :class:`sciml.diff.Derivatives`.
+
+        Used when the network's input is ``x`` itself, nothing is lifted and there is one output: the
+        equation then reads the derivatives without any backward pass or wrapper node.
+        """
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] is x:
+            value, first, second = prefetched[1:]
+        else:
+            value, first, second = self._jet.derivatives(x)  # type: ignore[union-attr]
+        if value.shape != (x.shape[0], 1):
+            raise ShapeError("model output", (x.shape[0], 1), tuple(value.shape))
+        known: dict[tuple[int, ...], Tensor] = {(i,): v[:, 0] for i, v in first.items()}
+        known.update({pair: v[:, 0] for pair, v in second.items()})
+        return diff.with_derivatives(value, x, known)
 
     # -- loss terms (the hooks subclasses override) --------------------------------------------------
     def residuals(self, x: Tensor) -> dict[str, Tensor]:
@@ -464,14 +497,19 @@ class PINNTask(Task):
         """Mean squared residual per equation at the interior points ``x``."""
         return {name: r.square().mean() for name, r in self.residuals(x).items()}
 
-    def condition_terms(self) -> dict[str, Tensor]:
-        """Mean squared mismatch of every soft condition at its points."""
+    def condition_terms(self, outputs: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Mean squared mismatch of every soft condition at its points.
+
+        ``outputs`` may hold the network's outputs at the points of value conditions (Dirichlet,
+        Initial), computed beforehand (see :meth:`_joint_terms`).
+        """
         out = {}
         for name, cond in self._conditions.items():
             x = getattr(self, f"_x_{name}")
             if isinstance(cond, (Dirichlet, Initial)):
                 cols = output_columns(cond, self.outputs)
-                out[name] = (self(x)[:, cols] - getattr(self, f"_v_{name}")[:, None]).square().mean()
+                u = outputs[name] if outputs is not None and name in outputs else self(x)
+                out[name] = (u[:, cols] - getattr(self, f"_v_{name}")[:, None]).square().mean()
             elif isinstance(cond, Neumann):
                 x = x.detach().requires_grad_(True)
                 u = self(x)
@@ -488,12 +526,37 @@ class PINNTask(Task):
                 out[name] = (u[:n] - u[n:]).square().mean() + (slope[:n] - slope[n:]).square().mean()
         return out
 
-    def data_terms(self) -> dict[str, Tensor]:
-        """Mean squared mismatch at the observation points."""
+    def data_terms(self, outputs: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Mean squared mismatch at the observation points (``outputs``: as in :meth:`condition_terms`)."""
         out = {}
         for name, (_, _, cols) in self._observations.items():
             x, v = getattr(self, f"_obs_x_{name}"), getattr(self, f"_obs_v_{name}")
-            out[name] = (self(x)[:, cols] - v).square().mean()
+            u = outputs[name] if outputs is not None and name in outputs else self(x)
+            out[name] = (u[:, cols] - v).square().mean()
+        return out
+
+    def _joint_terms(self) -> dict[str, Tensor]:
+        """Every term from one jet pass over the interior, value-condition and observation points.
+
+        One pass over all points (each with the derivative streams, which the few condition points
+        hardly add to) instead of one network evaluation and backward per point set.
+        """
+        x = self._x_interior.detach().requires_grad_(True)
+        names = [n for n, c in self._conditions.items() if isinstance(c, (Dirichlet, Initial))]
+        sets = [getattr(self, f"_x_{n}") for n in names]
+        sets += [getattr(self, f"_obs_x_{n}") for n in self._observations]
+        value, first, second = self._jet.derivatives(torch.cat([x.detach(), *sets]))  # type: ignore[union-attr]
+        n = x.shape[0]
+        self._prefetched = (x, value[:n], {k: v[:n] for k, v in first.items()},
+                            {k: v[:n] for k, v in second.items()})
+        try:
+            out = self.pde_terms(x)
+        finally:
+            self._prefetched = None
+        pieces = value[n:].split([len(s) for s in sets])
+        outputs = dict(zip([*names, *self._observations], pieces))
+        out.update(self.condition_terms(outputs))
+        out.update(self.data_terms(outputs))
         return out
 
     def loss_terms(self, batch: Any = None) -> dict[str, Tensor]:
@@ -504,6 +567,10 @@ class PINNTask(Task):
         """
         active = self.active_terms
         out: dict[str, Tensor] = {}
+        if self._jet_direct and active is None:
+            out = self._joint_terms()
+            self._last = {k: v.detach() for k, v in out.items()}
+            return {name: out[name] for name in self.term_names}
         groups = ((self._pde_names, lambda: self.pde_terms(self._x_interior.detach().requires_grad_(True))),
                   (list(self._conditions), self.condition_terms), (list(self._observations), self.data_terms))
         for names, compute in groups:

@@ -1,0 +1,132 @@
+"""The fused jet kernel (hand-written backward), derivatives attached to outputs, Hammersley points."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sciml import diff
+from sciml.errors import ConfigError, ShapeError
+from sciml.geometry import Domain
+from sciml.models.mlp import MLP
+from sciml.pinn import PINNTask
+from sciml.pinn.jet import JetEngine
+from sciml.pinn.sampling import hammersley, sample_boundary, sample_interior
+from sciml.problem import load_problem
+
+NU = 0.01 / math.pi
+
+
+@pytest.mark.parametrize("activation, hidden, bias", [("tanh", [7, 5, 6], True), ("sin", [6, 4], True),
+                                                      ("tanh", [5], False), ("tanh", [], True)])
+def test_fused_kernel_matches_autograd_through_the_jet(activation, hidden, bias):
+    """Values and every parameter gradient of the hand-written backward equal autograd's (float64)."""
+    torch.manual_seed(0)
+    net = MLP(3, 2, hidden=hidden, activation=activation).double()
+    if not bias:
+        for module in net.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.bias = None
+    engine = JetEngine(net)
+    engine.configure([0, 2], [(0, 0), (0, 2), (2, 2)])  # a mixed pair and pure pairs
+    x = torch.randn(13, 3, dtype=torch.float64)
+    weights = [torch.randn(13, 2, dtype=torch.float64) for _ in range(6)]
+
+    def loss(run):
+        value, first, second = run(x)
+        outputs = [value, *first, *second]
+        return sum((o * w).sum() for o, w in zip(outputs, weights)), outputs
+
+    reference, expected = loss(engine._propagate)
+    fused, got = loss(engine._fused)
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+    params = list(net.parameters())
+    for a, b in zip(torch.autograd.grad(reference, params), torch.autograd.grad(fused, params)):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_kernel_derivatives_are_the_networks():
+    """The streams are the input derivatives of the network (checked against nested autograd)."""
+    torch.manual_seed(1)
+    net = MLP(2, 1, hidden=[9, 9], activation="tanh").double()
+    engine = JetEngine(net)
+    engine.configure([0, 1], [(0, 0), (0, 1)])
+    x = torch.rand(17, 2, dtype=torch.float64, requires_grad=True)
+    value, first, second = engine.derivatives(x)
+    u = net(x)
+    d = diff.Derivatives(u, x)
+    torch.testing.assert_close(value, u.detach())
+    torch.testing.assert_close(first[0][:, 0], d.partial(0).detach())
+    torch.testing.assert_close(first[1][:, 0], d.partial(1).detach())
+    torch.testing.assert_close(second[(0, 0)][:, 0], d.partial(0, 0).detach())
+    torch.testing.assert_close(second[(0, 1)][:, 0], d.partial(0, 1).detach())
+
+
+def test_attached_derivatives_are_used_and_checked():
+    x = torch.rand(5, 2, requires_grad=True)
+    u = (x**2).sum(1, keepdim=True)
+    fake = torch.full((5,), 7.0)
+    diff.with_derivatives(u, x, {(0, 0): fake})
+    d = diff.Derivatives(u, x)
+    assert torch.equal(d.partial(0, 0), fake)  # the attached one, not autograd's 2
+    torch.testing.assert_close(d.partial(1), 2 * x[:, 1])  # not attached: autograd
+    other = x.detach().clone().requires_grad_(True)
+    v = (other**2).sum(1, keepdim=True)
+    diff.with_derivatives(v, x, {(0, 0): fake})  # attached for other points: ignored
+    torch.testing.assert_close(diff.partial(v, other, (0, 0)), torch.full((5,), 2.0))
+    with pytest.raises(ShapeError):
+        diff.with_derivatives(u, x, {(0,): torch.zeros(4)})
+    with pytest.raises(ShapeError):
+        diff.with_derivatives(u, x, {(1, 0): torch.zeros(5)})  # not sorted
+
+
+def test_joint_jet_pass_equals_separate_autograd_terms():
+    """With observations, conditions and residual in one jet pass, terms and gradients are autograd's."""
+    problem = load_problem("burgers1d_pinn")
+    rng = np.random.default_rng(0)
+    obs = (np.stack([rng.uniform(-1, 1, 50), rng.uniform(0, 0.99, 50)], 1), rng.normal(size=50))
+    torch.manual_seed(0)
+    net = MLP(2, 1, hidden=[12, 12], activation="tanh")
+    kwargs = dict(n_interior=128, n_boundary=16, n_initial=16, observations=obs, reference=None)
+    auto = PINNTask(problem, net, **kwargs)
+    jet = PINNTask(problem, net, derivatives="jet", **kwargs)
+    assert jet._jet_direct
+    ta, tj = auto.loss_terms(), jet.loss_terms()
+    assert set(ta) == set(tj) == {"pde", "bc", "ic", "data"}
+    for name in ta:
+        assert float(tj[name].detach()) == pytest.approx(float(ta[name].detach()), rel=1e-5)
+    params = list(net.parameters())
+    for a, b in zip(torch.autograd.grad(sum(ta.values()), params), torch.autograd.grad(sum(tj.values()), params)):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_hammersley_points():
+    points = hammersley(8, 2)
+    np.testing.assert_allclose(points[:, 0], (np.arange(8) + 0.5) / 8)
+    np.testing.assert_allclose(points[:, 1], [0, 0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875])
+    third = hammersley(9, 3)[:, 2]
+    np.testing.assert_allclose(third[:4], [0, 1 / 3, 2 / 3, 1 / 9])  # base 3
+    # evenly spread: every cell of a 16 x 16 grid gets one of 256 points
+    cells = np.floor(hammersley(256, 2) * 16).astype(int)
+    assert len({tuple(c) for c in cells}) == 256
+    box = Domain.rectangle([-1.0, 0.0], [1.0, 0.99])
+    x = sample_interior(box, 100, "hammersley")
+    assert x.shape == (100, 2) and (x[:, 0] >= -1).all() and (x[:, 1] <= 0.99).all()
+    np.testing.assert_array_equal(x, sample_interior(box, 100, "hammersley", seed=5))  # deterministic
+    edges = sample_boundary(box, 40, "hammersley", time_axis=1)
+    assert np.all(np.isclose(np.abs(edges[:, 0]), 1.0))
+    with pytest.raises(ConfigError, match="box"):
+        sample_interior(Domain.disk([0.0, 0.0], 1.0), 10, "hammersley")
+    with pytest.raises(ConfigError):
+        hammersley(4, 40)
+
+
+def test_pinn_task_accepts_hammersley():
+    task = PINNTask(load_problem("burgers1d_pinn"), MLP(2, 1, hidden=[8], activation="tanh"),
+                    n_interior=64, n_boundary=8, n_initial=8, sampler="hammersley", reference=None)
+    x = task.point_sets()["interior"]
+    np.testing.assert_allclose(np.sort(x[:, 0]), -1 + 2 * (np.arange(64) + 0.5) / 64)
