@@ -39,7 +39,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .jet_kernel import ACTIVATIONS, jet_streams
 
 __all__ = ["JetEngine"]
 
@@ -87,16 +86,6 @@ def _unpack(model: nn.Module) -> tuple[list[nn.Linear], Callable[[Tensor], tuple
         raise ConfigError("derivatives='jet': all hidden layers must use the same activation")
     act = _activation(acts[0]) if acts else None
     return linears, act or (lambda z: (z, torch.ones_like(z), torch.zeros_like(z)))
-
-
-def _kernel_activation(model: nn.Module) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """The model's hidden activation with three derivatives, for :mod:`sciml.pinn.jet_kernel`."""
-    for module in getattr(model, "net", model):
-        if isinstance(module, nn.Tanh):
-            return ACTIVATIONS["tanh"]()
-        if type(module).__name__ == "Sine" and hasattr(module, "w0"):
-            return ACTIVATIONS["sin"](float(module.w0))
-    return ACTIVATIONS["identity"]()
 
 
 def _x_grad(n: int, d: int, columns: dict[int, Tensor], like: Tensor) -> Tensor:
@@ -161,7 +150,6 @@ class JetEngine:
 
     def __init__(self, model: nn.Module, compile: bool | Mapping[str, Any] = False) -> None:
         self.linears, self.act = _unpack(model)
-        self._act4 = _kernel_activation(model)
         self.d_in = self.linears[0].in_features
         self.k = self.linears[-1].out_features
         self.first: list[int] = []
@@ -228,21 +216,13 @@ class JetEngine:
             return z.t(), [q.t().expand(n, -1) for q in z1], [z.new_zeros(n, z.shape[0]) for _ in self._pairs]
         return z.t(), [q.t() for q in z1], [q.t() for q in z2 if q is not None]
 
-    def _fused(self, xi: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """What :meth:`_propagate` computes, as one autograd node (:mod:`sciml.pinn.jet_kernel`)."""
-        streams = jet_streams(xi, [m.weight for m in self.linears], [m.bias for m in self.linears],
-                              self._act4, self.first, self._pairs)
-        columns = [q.t() for q in streams.unbind(1)]
-        n_first = len(self.first)
-        return columns[0], columns[1 : 1 + n_first], columns[1 + n_first :]
-
     def derivatives(self, xi: Tensor) -> tuple[Tensor, dict[int, Tensor], dict[tuple[int, int], Tensor]]:
         """Value ``(N, k)`` and the configured derivatives at network inputs ``xi``.
 
         Returns ``(value, {i: du/dx_i}, {(i, j): d2u/dx_i dx_j})`` (``i <= j``), each ``(N, k)``.
         ``xi`` is treated as data (its own graph, if any, is not followed).
         """
-        run = self._compiled or self._fused
+        run = self._compiled or self._propagate
         value, first, second = run(xi.detach())
         return value, dict(zip(self.first, first)), dict(zip(self.second, second))
 

@@ -1,4 +1,4 @@
-"""The fused jet kernel (hand-written backward), derivatives attached to outputs, Hammersley points."""
+"""The jet's derivatives handed straight to the equation, one jet pass for all point sets, Hammersley points."""
 
 from __future__ import annotations
 
@@ -20,36 +20,7 @@ from sciml.problem import load_problem
 NU = 0.01 / math.pi
 
 
-@pytest.mark.parametrize("activation, hidden, bias", [("tanh", [7, 5, 6], True), ("sin", [6, 4], True),
-                                                      ("tanh", [5], False), ("tanh", [], True)])
-def test_fused_kernel_matches_autograd_through_the_jet(activation, hidden, bias):
-    """Values and every parameter gradient of the hand-written backward equal autograd's (float64)."""
-    torch.manual_seed(0)
-    net = MLP(3, 2, hidden=hidden, activation=activation).double()
-    if not bias:
-        for module in net.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.bias = None
-    engine = JetEngine(net)
-    engine.configure([0, 2], [(0, 0), (0, 2), (2, 2)])  # a mixed pair and pure pairs
-    x = torch.randn(13, 3, dtype=torch.float64)
-    weights = [torch.randn(13, 2, dtype=torch.float64) for _ in range(6)]
-
-    def loss(run):
-        value, first, second = run(x)
-        outputs = [value, *first, *second]
-        return sum((o * w).sum() for o, w in zip(outputs, weights)), outputs
-
-    reference, expected = loss(engine._propagate)
-    fused, got = loss(engine._fused)
-    for a, b in zip(expected, got):
-        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
-    params = list(net.parameters())
-    for a, b in zip(torch.autograd.grad(reference, params), torch.autograd.grad(fused, params)):
-        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
-
-
-def test_fused_kernel_derivatives_are_the_networks():
+def test_jet_streams_are_the_network_derivatives():
     """The streams are the input derivatives of the network (checked against nested autograd)."""
     torch.manual_seed(1)
     net = MLP(2, 1, hidden=[9, 9], activation="tanh").double()
