@@ -52,7 +52,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import diff
 from .._checks import as_float_array, check_positive_int
 from ..errors import ConfigError, ProblemError, ShapeError, UnknownNameError
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
@@ -67,15 +66,16 @@ from .constraints import (
     parse_kinds,
     period,
 )
+from .evaluation import PINNEvaluation
 from .inverse import UnknownField, as_unknown
 from .jet import JetEngine
+from .jet_terms import JetTerms
 
 __all__ = ["PINNTask", "HARD_CONSTRAINTS"]
 _TERM_NAMES = {Dirichlet: "bc", Neumann: "neumann", Periodic: "periodic", Initial: "ic"}
-_CHUNK = 8192  # points per forward pass when predicting or scoring candidates
 
 
-class PINNTask(Task):
+class PINNTask(JetTerms, PINNEvaluation, Task):
     """Physics-informed training of ``model`` on ``problem`` (see the module docstring).
 
     Parameters
@@ -260,39 +260,6 @@ class PINNTask(Task):
             check.check(f"input {inp.name!r}", out[inp.name])
         return out
 
-    def _setup_jet(self, compile: bool | Mapping[str, Any]) -> None:
-        """Detect the derivatives the equation uses, then check the jet against nested autograd."""
-        self._jet = JetEngine(self.model, compile=compile)
-        self._jet_direct = False
-        probe = self._x_interior[:64].detach()
-        x = probe.clone().requires_grad_(True)
-        eager, self._jet._compiled = self._jet._compiled, None  # compile once, at the training size
-        try:
-            self._jet.detect(lambda: torch.cat(list(self.residuals(x).values())))
-            jet = torch.cat([r.detach() for r in self.residuals(probe.clone().requires_grad_(True)).values()])
-        finally:
-            self._jet._compiled = eager
-        engine, self._jet = self._jet, None
-        auto = torch.cat([r.detach() for r in self.residuals(probe.clone().requires_grad_(True)).values()])
-        self._jet = engine
-        gap = float((jet - auto).abs().max())
-        scale = float(auto.abs().max())
-        if gap <= 1e-3 * max(scale, 1e-3) and not self.hard.lifts and not self.hard.periodic \
-                and len(self.outputs) == 1:
-            # the derivatives straight into the equation, if the equation reads them through sciml.diff
-            self._jet_direct = True
-            eager, self._jet._compiled = self._jet._compiled, None
-            try:
-                direct = torch.cat([r.detach() for r in self.residuals(probe.clone().requires_grad_(True)).values()])
-            finally:
-                self._jet._compiled = eager
-            self._jet_direct = bool((direct - auto).abs().max() <= 1e-3 * max(scale, 1e-3))
-        if not gap <= 1e-3 * max(scale, 1e-3):
-            raise ConfigError(f"derivatives='jet': the jet residual differs from nested autograd by "
-                              f"{gap:.3g} (residual scale {scale:.3g}); the equation needs derivatives or "
-                              "operations the jet does not provide (third derivatives?); use "
-                              "derivatives='autograd'")
-
     def _soft_conditions(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for cond in self.problem.conditions:
@@ -465,23 +432,6 @@ class PINNTask(Task):
             raise ShapeError("model output", (x.shape[0], len(self.outputs)), tuple(out.shape))
         return self.hard.apply(x, out)
 
-    def _direct_jet(self, x: Tensor) -> Tensor:
-        """The output at ``x`` carrying the jet's derivatives for :class:`sciml.diff.Derivatives`.
-
-        Used when the network's input is ``x`` itself, nothing is lifted and there is one output: the
-        equation then reads the derivatives without any backward pass or wrapper node.
-        """
-        prefetched, self._prefetched = self._prefetched, None
-        if prefetched is not None and prefetched[0] is x:
-            value, first, second = prefetched[1:]
-        else:
-            value, first, second = self._jet.derivatives(x)  # type: ignore[union-attr]
-        if value.shape != (x.shape[0], 1):
-            raise ShapeError("model output", (x.shape[0], 1), tuple(value.shape))
-        known: dict[tuple[int, ...], Tensor] = {(i,): v[:, 0] for i, v in first.items()}
-        known.update({pair: v[:, 0] for pair, v in second.items()})
-        return diff.with_derivatives(value, x, known)
-
     # -- loss terms (the hooks subclasses override) --------------------------------------------------
     def residuals(self, x: Tensor) -> dict[str, Tensor]:
         """Pointwise PDE residuals ``{name: (N,)}`` at points ``x`` (which must require grad)."""
@@ -535,30 +485,6 @@ class PINNTask(Task):
             out[name] = (u[:, cols] - v).square().mean()
         return out
 
-    def _joint_terms(self) -> dict[str, Tensor]:
-        """Every term from one jet pass over the interior, value-condition and observation points.
-
-        One pass over all points (each with the derivative streams, which the few condition points
-        hardly add to) instead of one network evaluation and backward per point set.
-        """
-        x = self._x_interior.detach().requires_grad_(True)
-        names = [n for n, c in self._conditions.items() if isinstance(c, (Dirichlet, Initial))]
-        sets = [getattr(self, f"_x_{n}") for n in names]
-        sets += [getattr(self, f"_obs_x_{n}") for n in self._observations]
-        value, first, second = self._jet.derivatives(torch.cat([x.detach(), *sets]))  # type: ignore[union-attr]
-        n = x.shape[0]
-        self._prefetched = (x, value[:n], {k: v[:n] for k, v in first.items()},
-                            {k: v[:n] for k, v in second.items()})
-        try:
-            out = self.pde_terms(x)
-        finally:
-            self._prefetched = None
-        pieces = value[n:].split([len(s) for s in sets])
-        outputs = dict(zip([*names, *self._observations], pieces))
-        out.update(self.condition_terms(outputs))
-        out.update(self.data_terms(outputs))
-        return out
-
     def loss_terms(self, batch: Any = None) -> dict[str, Tensor]:
         """``{"pde": ..., <conditions>..., "data": ...}`` on the current points (``batch`` is unused).
 
@@ -582,71 +508,6 @@ class PINNTask(Task):
                 out.update({n: self._last[n] for n in names})
         self._last = {k: v.detach() for k, v in out.items()}
         return {name: out[name] for name in self.term_names}
-
-    # -- evaluation ----------------------------------------------------------------------------------
-    def pointwise_residual(self, x: Any) -> np.ndarray:
-        """``sqrt(sum_k r_k^2)`` at numpy points ``(N, d)``, float64, evaluated in chunks."""
-        arr = as_float_array("x", x)
-        out = []
-        device = self._x_interior.device
-        with torch.enable_grad():
-            for lo in range(0, len(arr), _CHUNK):
-                xt = torch.as_tensor(arr[lo : lo + _CHUNK], dtype=self.dtype, device=device)
-                xt.requires_grad_(True)
-                res = self.residuals(xt)
-                total = sum(r.detach().square() for r in res.values())
-                out.append(total.sqrt().double().cpu().numpy())
-        return np.concatenate(out)
-
-    def predict(self, x: Any) -> np.ndarray:
-        """Outputs ``(N, n_outputs)`` at numpy points ``(N, d)``, float64."""
-        arr = as_float_array("x", x)
-        if arr.ndim != 2 or arr.shape[1] != self.dim:
-            raise ShapeError("x", ("N", self.dim), arr.shape)
-        device = self._x_interior.device
-        with torch.no_grad():
-            parts = [self(torch.as_tensor(arr[lo : lo + _CHUNK], dtype=self.dtype, device=device))
-                     for lo in range(0, len(arr), _CHUNK)]
-        return torch.cat(parts).double().cpu().numpy()
-
-    def reference_solution(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Reference points ``(P, d)`` and values ``(P, n_outputs)`` for the error metrics, or None."""
-        if self._reference is None and self._reference_spec is not None:
-            self._reference = self._make_reference(self._reference_spec)
-            self._reference_spec = None
-        return self._reference
-
-    def _make_reference(self, spec: Any) -> tuple[np.ndarray, np.ndarray] | None:
-        if isinstance(spec, str) and spec == "auto":
-            problem = self.problem
-            if problem.reference is None or problem.grid is None or problem.grid.ndim != self.dim:
-                return None
-            grid = problem.grid
-            if problem.inputs:
-                data = problem.solve_batch(problem.prepare_inputs(self._inputs, grid), grid)
-            else:  # Problem.prepare_inputs needs at least one input: call the reference directly
-                data = problem.reference({}, grid, dict(problem.params))
-            values = np.stack([as_float_array(f"reference {k!r}", data[k]).reshape(-1)
-                               for k in self.outputs], 1)
-            return grid.points(), values
-        if isinstance(spec, (tuple, list)) and len(spec) == 2:
-            x = sampling.check_points("reference points", spec[0], self.domain, "any")
-            u = as_float_array("reference values", spec[1])
-            u = u[:, None] if u.ndim == 1 else u
-            if u.shape != (len(x), len(self.outputs)):
-                raise ShapeError("reference values", (len(x), len(self.outputs)), u.shape)
-            return x, u
-        raise ConfigError(f"reference: expected 'auto', None or (x, u), got {type(spec).__name__}")
-
-    def relative_error(self) -> dict[str, float]:
-        """``{"rel_l2": ..., "mse": ...}`` against the reference (empty without one)."""
-        ref = self.reference_solution()
-        if ref is None:
-            return {}
-        pred = self.predict(ref[0])
-        err = pred - ref[1]
-        return {"rel_l2": float(np.linalg.norm(err) / max(np.linalg.norm(ref[1]), 1e-300)),
-                "mse": float(np.mean(err**2))}
 
     def unknown_values(self) -> dict[str, float]:
         """Current values of the scalar unknowns."""
