@@ -299,7 +299,7 @@ class Problem:
         batch = {v.shape[0] for v in out.values()}
         if len(batch - {1}) > 1:
             raise ShapeError("input batch sizes", "all equal (or 1)", tuple(v.shape[0] for v in out.values()))
-        b = max(batch)
+        b = max(batch, default=1)  # a problem without inputs has one instance
         out = {k: np.broadcast_to(v, (b, *grid.shape)).copy() for k, v in out.items()}
         return self._canonical(out, grid)
 
@@ -322,7 +322,7 @@ class Problem:
         missing = set(self.outputs) - set(outputs)
         if missing:
             raise ProblemError(f"reference of {self.name!r} returned {sorted(outputs)}, missing {sorted(missing)}")
-        b = next(iter(inputs.values())).shape[0]
+        b = next(iter(inputs.values())).shape[0] if inputs else 1
         for name in self.outputs:
             arr = as_float_array(f"reference output {name!r}", outputs[name])
             if arr.shape != (b, *grid.shape):
@@ -334,8 +334,9 @@ class Problem:
         """Reference solution of one instance as Fields: ``problem.solve(g="sin(pi*x)")``."""
         grid = self.resolve_grid(grid)
         prepared = self.prepare_inputs(inputs, grid)
-        if next(iter(prepared.values())).shape[0] != 1:
-            raise ShapeError("Problem.solve inputs", "one instance (batch size 1)", next(iter(prepared.values())).shape)
+        batch = {v.shape[0] for v in prepared.values()} or {1}
+        if batch != {1}:
+            raise ShapeError("Problem.solve inputs", "one instance (batch size 1)", sorted(batch))
         outputs = self.solve_batch(prepared, grid)
         return {name: Field(v[0], grid, name) for name, v in outputs.items()}
 

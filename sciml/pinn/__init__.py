@@ -4,12 +4,15 @@
   ``equation``, hard constraints, fixed / resampled / adaptive collocation points; trained by the
   :class:`~sciml.train.Trainer` with any combiner (:func:`pinn_phases` gives Adam then L-BFGS);
 * :mod:`~sciml.pinn.sampling`: uniform and quasi-random points, RAR and RAD adaptive samplers;
-* :mod:`~sciml.pinn.inverse`: unknown scalars and coefficient fields identified from observations.
+* :mod:`~sciml.pinn.inverse`: unknown scalars and coefficient fields identified from observations;
+* :class:`LagrangianPINNTask`: the Lagrangian PINN (characteristics and the state along them, two
+  branches), for convection-dominated periodic problems where the plain PINN fails;
 """
 
 from __future__ import annotations
 
 from .inverse import Unknown, UnknownField, noisy_observations
+from .lpinn import LagrangianPINNTask, lagrangian_to_eulerian
 from .sampling import RAD, RAR, Sampler, check_points, get_sampler, sample_boundary, sample_initial
 from .task import HARD_CONSTRAINTS, PINNTask
 from .training import ActiveTermsCallback, PrecisionSwitch, pinn_phases
@@ -17,6 +20,7 @@ from .training import ActiveTermsCallback, PrecisionSwitch, pinn_phases
 __all__ = [
     "HARD_CONSTRAINTS",
     "ActiveTermsCallback",
+    "LagrangianPINNTask",
     "PINNTask",
     "PrecisionSwitch",
     "RAD",
@@ -26,6 +30,7 @@ __all__ = [
     "UnknownField",
     "check_points",
     "get_sampler",
+    "lagrangian_to_eulerian",
     "noisy_observations",
     "pinn_phases",
     "sample_boundary",

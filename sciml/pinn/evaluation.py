@@ -62,10 +62,7 @@ class PINNEvaluation:
             if problem.reference is None or problem.grid is None or problem.grid.ndim != self.dim:
                 return None
             grid = problem.grid
-            if problem.inputs:
-                data = problem.solve_batch(problem.prepare_inputs(self._inputs, grid), grid)
-            else:  # Problem.prepare_inputs needs at least one input: call the reference directly
-                data = problem.reference({}, grid, dict(problem.params))
+            data = problem.solve_batch(problem.prepare_inputs(self._inputs, grid), grid)
             values = np.stack([as_float_array(f"reference {k!r}", data[k]).reshape(-1)
                                for k in self.outputs], 1)
             return grid.points(), values
