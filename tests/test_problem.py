@@ -151,3 +151,10 @@ def test_formula_is_safe_and_clear():
         compile_formula("sin(")
     with pytest.raises(ConfigError, match="uses"):
         compile_formula("x*z")(x=1.0, y=2.0)
+
+
+def test_problem_without_inputs_solves_one_instance():
+    problem = load_problem("burgers1d_pinn")  # no random inputs: the reference is one field
+    fields = problem.solve()
+    assert set(fields) == {"u"} and fields["u"].values.shape == problem.grid.shape
+    np.testing.assert_allclose(fields["u"].values[:, 0], -np.sin(np.pi * problem.grid.axes[0]), atol=1e-12)
