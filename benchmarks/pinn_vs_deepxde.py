@@ -10,26 +10,26 @@ learning rate 1e-3 for 15000 iterations, then L-BFGS. Both sides train exactly t
   L-BFGS stops after a few iterations (its loop treats ``torch.optim.LBFGS`` returning early as
   convergence), which is part of what is measured.
 * **sciml** trains ``PINNTask(load_problem("burgers1d_pinn"), MLP(2, 1, [20] * 3, "tanh",
-  "xavier_normal"))`` with the same point counts (uniform random points; the residual is taken on
-  the 2540 interior points, DeepXDE also takes it on its 240 boundary and initial points) through
-  the Trainer: ``pinn_phases(15000, 750, max_iter=20)``, i.e. Adam, then 15000 L-BFGS iterations
-  (strong Wolfe, history 50) in float64 (``PrecisionSwitch``: in float32 the line search works at the
-  rounding level of this stiff loss and stalls, which is DeepXDE's early stop). Three variants:
-  ``sciml``, nested autograd, fixed uniform points (the example's settings); ``sciml-jet``, the
-  same with Taylor-mode derivatives compiled by ``torch.compile`` (``derivatives="jet",
-  compile=True``; its first step includes the compilation, reported separately); ``sciml-rad``,
-  the same number of points redistributed by RAD (Wu et al. 2023) every 1000 Adam steps, its time
-  per Adam iteration including the adaptations.
+  "xavier_normal"))`` on the same points (the Hammersley set, ``sampler="hammersley"``, fixed; the
+  residual is taken on the 2540 interior points, DeepXDE also takes it on its 240 boundary and initial
+  points) through the Trainer: ``pinn_phases(15000, 750, max_iter=20)``, i.e. Adam, then 15000 L-BFGS
+  iterations (strong Wolfe, history 50) in float64 (``PrecisionSwitch``: in float32 the line search
+  works at the rounding level of this stiff loss and stalls, which is DeepXDE's early stop).
+  Variants (``--libraries``): ``sciml-jet`` (the default), Taylor-mode derivatives compiled by
+  ``torch.compile`` (``derivatives="jet", compile=True``: the equation reads the derivatives the jet
+  pushed forward, and all point sets share one jet pass; its first step includes the compilation,
+  reported separately); ``sciml``, nested autograd like DeepXDE; ``sciml-rad``, nested autograd with
+  the points redistributed by RAD (Wu et al. 2023) every 1000 Adam steps.
 
 Each run is a separate process with the same thread count (``torch.set_num_threads``), so the
-libraries never share an interpreter; runs alternate (DeepXDE seed 0, sciml seed 0, sciml-jet seed 0,
-..., DeepXDE seed 1, ...) so that load from other processes falls on all alike. Reported: seconds per
+libraries never share an interpreter; runs alternate (DeepXDE seed 0, sciml-jet seed 0, ...,
+DeepXDE seed 1, ...) so that load from other processes falls on all alike. Reported: seconds per
 Adam iteration (wall clock and process CPU time, timing only the Adam loop), L-BFGS iterations and seconds,
 and the relative L2 error on DeepXDE's 256 x 100 reference grid, whose values are computed here by
 the Cole-Hopf transform (``sciml.numerics.burgers``) instead of being downloaded.
 
-Run: ``python benchmarks/pinn_vs_deepxde.py`` (about half an hour on one core); ``--adam 500
---lbfgs 100 --seeds 0`` for a quick check. Writes ``benchmarks/results/pinn_vs_deepxde.json``.
+Run: ``python benchmarks/pinn_vs_deepxde.py`` (about half an hour on one core; ``--libraries deepxde
+sciml-jet sciml sciml-rad`` for all variants); ``--adam 500 --lbfgs 100 --seeds 0`` for a quick check. Writes ``benchmarks/results/pinn_vs_deepxde.json``.
 """
 
 from __future__ import annotations
@@ -215,6 +215,8 @@ def main() -> None:
     parser.add_argument("--lbfgs", type=int, default=15000, help="L-BFGS iterations (DeepXDE's default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=["deepxde", "sciml-jet"],
+                        help="what to run (DeepXDE is always the reference and runs first)")
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--resume", action="store_true", help="reuse the runs of an interrupted benchmark")
@@ -229,11 +231,12 @@ def main() -> None:
     import torch
 
     load_start = os.getloadavg()
-    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in LIBRARIES}
+    libraries = ["deepxde", *[lib for lib in args.libraries if lib != "deepxde"]]
+    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     partial = args.out.with_suffix(".partial.json")
     done = _load_partial(partial, args) if args.resume else {}
     for seed in args.seeds:
-        for library in LIBRARIES:
+        for library in libraries:
             result = done.get((library, seed)) or _spawn(library, seed, args)
             runs[library].append(result)
             _save_partial(partial, runs, args)
@@ -244,13 +247,14 @@ def main() -> None:
             "rel_l2_after_adam", "rel_l2")
     summary = {lib: {k: _summary(r, k) for k in keys} for lib, r in runs.items()}
     ratio = {lib: {k: summary[lib][k]["mean"] / summary["deepxde"][k]["mean"]
-                   for k in ("adam_s_per_it_wall", "adam_s_per_it_cpu")} for lib in LIBRARIES[1:]}
+                   for k in ("adam_s_per_it_wall", "adam_s_per_it_cpu")} for lib in libraries[1:]}
     report = {
         "benchmark": "pinn_vs_deepxde",
         "problem": "Burgers 1-D, DeepXDE examples/pinn_forward/Burgers.py",
         "settings": {"network": "[2] + [20] * 3 + [1], tanh, Glorot normal", "adam_lr": 1e-3,
                      "adam_iterations": args.adam, "lbfgs_iterations_asked": args.lbfgs, "seeds": args.seeds,
-                     "threads": args.threads, "points": "2540 interior, 80 boundary, 160 initial",
+                     "threads": args.threads,
+                     "points": "2540 interior, 80 boundary, 160 initial (Hammersley, fixed, both libraries)",
                      "reference": "Cole-Hopf (Gauss-Hermite, 200 nodes, float64) on 256 x 100 grid"},
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "torch": torch.__version__, "python": platform.python_version(),
@@ -262,7 +266,7 @@ def main() -> None:
     print("\n| library | ms / Adam it (wall) | excl. 1st step | ms / Adam it (cpu) | L-BFGS it | L-BFGS s | "
           "rel L2 after Adam | final rel L2 (mean ± std) | max |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for lib in LIBRARIES:
+    for lib in libraries:
         s = summary[lib]
         after = statistics.fmean(r.get("adam_s_per_it_wall_after_first", r["adam_s_per_it_wall"])
                                  for r in runs[lib])
@@ -273,7 +277,9 @@ def main() -> None:
     for lib, r in ratio.items():
         print(f"{lib} / DeepXDE seconds per Adam iteration: {r['adam_s_per_it_wall']:.2f} (wall), "
               f"{r['adam_s_per_it_cpu']:.2f} (cpu)")
-    jet = runs["sciml-jet"]
+    jet = runs.get("sciml-jet")
+    if not jet:
+        return
     first = statistics.fmean(r["first_step_seconds"] for r in jet)
     after = statistics.fmean(r["adam_s_per_it_wall_after_first"] for r in jet)
     print(f"sciml-jet: first step (compilation) {first:.1f} s, then {1e3 * after:.2f} ms/it (wall); "
