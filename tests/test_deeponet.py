@@ -231,3 +231,21 @@ def test_tiny_antiderivative_run_learns():
     assert before > 0.5
     assert after["rel_l2_mean"] < 0.12, after["rel_l2_mean"]  # ~0.08 on this seed
     assert after["mse"] < 2e-3
+
+
+def test_task_train_switches_every_submodule_and_is_a_no_op_when_all_are_set():
+    problem = sciml.load_problem("antiderivative")
+    sensors = Sensors.grid_nodes(problem.grid, "u")
+    model = build_model("deeponet", branch=[100, 8, 8], trunk=[1, 8, 8])
+    task = DeepONetTask(model, sensors, ["s"])
+    task.train()
+    assert all(m.training for m in task.modules())
+    # a nested module left in eval mode (by a user or a callback) is switched back
+    inner = [m for m in task.modules() if m is not task and m is not model]
+    assert inner, "the model should hold at least one submodule (its activation)"
+    inner[0].eval()
+    assert task.training and not inner[0].training
+    task.train()
+    assert all(m.training for m in task.modules())
+    task.eval()
+    assert not any(m.training for m in task.modules())

@@ -348,6 +348,30 @@ def test_nan_gradient_is_caught_although_the_loss_is_finite():
         Trainer(SelfSampling(grad_nan_calls={3}), steps=5, device="cpu").fit()
 
 
+class HugeGradient(Task):
+    """Loss ``scale * sum(w)``: gradient ``scale`` everywhere, finite but past float32's sqrt(max)."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(4))
+        self.scale = scale
+
+    def loss_terms(self, batch):
+        return {"lin": (self.w * self.scale).sum()}
+
+
+def test_guard_tells_an_overflowing_gradient_norm_from_a_non_finite_gradient():
+    # 1e25 per entry: the float32 2-norm overflows to inf, yet every entry is finite, so the step runs
+    task = HugeGradient(1e25)
+    assert not math.isfinite(float(torch.linalg.vector_norm(torch.full((4,), 1e25))))
+    result = Trainer(task, steps=2, optimizer="sgd", lr=1e-30, device="cpu").fit()
+    assert result.reason == "completed" and torch.allclose(task.w.detach(), torch.full((4,), -2e-5))
+    # the same screen still stops a genuinely non-finite gradient (finite loss, NaN gradient)
+    task = SelfSampling(grad_nan_calls={2})
+    with pytest.raises(DivergenceError, match=r"gradient of \['model.weight'\]"):
+        Trainer(task, steps=3, device="cpu").fit()
+
+
 def test_nan_rollback_restores_reduces_lr_and_completes():
     task = SelfSampling(nan_calls={6})
     trainer = Trainer(task, steps=10, lr=0.05, nan_policy="rollback", snapshot_every=2, lr_factor=0.5,

@@ -148,7 +148,8 @@ def _differentiable(terms: Mapping[str, Tensor]) -> bool:
 
 def _as_scalar(term: Tensor) -> Tensor:
     """A term as a 0-d tensor, lifted from half precision so that sums do not lose digits."""
-    term = term.reshape(())
+    if term.ndim:  # a 0-d term as it is: a reshape would add a view node to every backward pass
+        term = term.reshape(())
     return term.float() if term.dtype in (torch.float16, torch.bfloat16) else term
 
 
@@ -241,7 +242,7 @@ def _grad_of(objective: Tensor, params: list[Tensor], scale: float) -> None:
     # on the tiny full-batch problems (DeepONet, PINNs) where the graph itself is small.
     grads = torch.autograd.grad(objective * scale if scale != 1.0 else objective, params, allow_unused=True)
     for p, g in zip(params, grads):
-        p.grad = None if g is None else g.detach()
+        p.grad = g  # autograd.grad without create_graph returns tensors without history
 
 
 class Combiner:
@@ -271,7 +272,8 @@ class Combiner:
                 "loss_terms must be computed from the trained parameters"
             )
         loss = self.combine(terms, params, scale=scale, reduce=reduce if self.reduces_itself else None)
-        return loss.detach().reshape(())
+        loss = loss.detach()
+        return loss if loss.ndim == 0 else loss.reshape(())
 
     def combine(
         self, terms: Mapping[str, Tensor], params: list[Tensor], *, scale: float, reduce: Reducer | None

@@ -512,6 +512,9 @@ class Trainer:
             self._run_eval()
 
     def _ensure_phase(self) -> None:
+        i = self.phase_index
+        if self.optimizer is not None and self._bounds[i] <= self.step < self._bounds[i + 1]:
+            return  # the usual case, checked before every step
         index = len(self.phases) - 1
         for i in range(len(self.phases)):
             if self.step < self._bounds[i + 1]:
