@@ -382,7 +382,8 @@ class Trainer:
                 batch = self._next_batch()
                 if self._stop is not None:
                     break
-                self.task.train()
+                if not self.task.training:  # after an evaluation; train() walks every submodule
+                    self.task.train()
                 self.task.sample()
                 try:
                     values = self.engine.step(batch, self.optimizer, self._closure_based)
