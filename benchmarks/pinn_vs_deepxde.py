@@ -42,7 +42,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,8 @@ def main() -> None:
     parser.add_argument("--lbfgs", type=int, default=15000, help="L-BFGS iterations (DeepXDE's default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds run at the same time (each seed still runs its libraries one after another)")
     parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=["deepxde", "sciml-jet"],
                         help="what to run (DeepXDE is always the reference and runs first)")
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
@@ -235,14 +239,22 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     partial = args.out.with_suffix(".partial.json")
     done = _load_partial(partial, args) if args.resume else {}
-    for seed in args.seeds:
+    lock = threading.Lock()
+
+    def one_seed(seed: int) -> None:
         for library in libraries:
             result = done.get((library, seed)) or _spawn(library, seed, args)
-            runs[library].append(result)
-            _save_partial(partial, runs, args)
-            print(f"{library:8s} seed {seed}: {1e3 * result['adam_s_per_it_wall']:.2f} ms/it (wall), "
-                  f"{1e3 * result['adam_s_per_it_cpu']:.2f} ms/it (cpu), "
-                  f"L-BFGS {result['lbfgs_iterations']} it, rel L2 {result['rel_l2']:.2e}", flush=True)
+            with lock:
+                runs[library].append(result)
+                _save_partial(partial, runs, args)
+                print(f"{library:8s} seed {seed}: {1e3 * result['adam_s_per_it_wall']:.2f} ms/it (wall), "
+                      f"{1e3 * result['adam_s_per_it_cpu']:.2f} ms/it (cpu), "
+                      f"L-BFGS {result['lbfgs_iterations']} it, rel L2 {result['rel_l2']:.2e}", flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(one_seed, args.seeds))
+    for library in libraries:
+        runs[library].sort(key=lambda r: r["seed"])
     keys = ("adam_s_per_it_wall", "adam_s_per_it_cpu", "lbfgs_iterations", "lbfgs_seconds",
             "rel_l2_after_adam", "rel_l2")
     summary = {lib: {k: _summary(r, k) for k in keys} for lib, r in runs.items()}

@@ -155,6 +155,18 @@ class Domain:
         return cls._box("box", lo, hi, 3)
 
     @classmethod
+    def hypercube(cls, lo: Sequence[float], hi: Sequence[float]) -> Domain:
+        """The axis-aligned box ``[lo, hi]`` in any dimension (the length of ``lo``), e.g. for PINNs in 5-D.
+
+        Sampling, inside tests and the distance function work in every dimension; deepxde-backed
+        operations (CSG with other shapes) only up to 3-D.
+        """
+        d = len(lo) if hasattr(lo, "__len__") else 0
+        if d < 1:
+            raise ConfigError(f"Domain.hypercube: expected a sequence of lower corners, got {lo!r}")
+        return cls._box("hypercube", lo, hi, d)
+
+    @classmethod
     def disk(cls, center: Sequence[float], radius: float) -> Domain:
         """The closed disk of ``radius`` around a 2-D ``center``."""
         return cls(Ball(_vector("Domain.disk center", center, 2), check_radius("Domain.disk", radius)))

@@ -5,12 +5,15 @@
   :class:`~sciml.train.Trainer` with any combiner (:func:`pinn_phases` gives Adam then L-BFGS);
 * :mod:`~sciml.pinn.sampling`: uniform and quasi-random points, RAR and RAD adaptive samplers;
 * :mod:`~sciml.pinn.inverse`: unknown scalars and coefficient fields identified from observations;
+* :class:`AAS`: adversarial adaptive sampling, a bounded normalising flow (:class:`BoundedFlow`)
+  trained to put the collocation points where the residual is large;
 * :class:`LagrangianPINNTask`: the Lagrangian PINN (characteristics and the state along them, two
   branches), for convection-dominated periodic problems where the plain PINN fails;
 """
 
 from __future__ import annotations
 
+from .aas import AAS, BoundedFlow
 from .inverse import Unknown, UnknownField, noisy_observations
 from .lpinn import LagrangianPINNTask, lagrangian_to_eulerian
 from .sampling import RAD, RAR, Sampler, check_points, get_sampler, sample_boundary, sample_initial
@@ -18,6 +21,8 @@ from .task import HARD_CONSTRAINTS, PINNTask
 from .training import ActiveTermsCallback, PrecisionSwitch, pinn_phases
 
 __all__ = [
+    "AAS",
+    "BoundedFlow",
     "HARD_CONSTRAINTS",
     "ActiveTermsCallback",
     "LagrangianPINNTask",

@@ -10,7 +10,8 @@ With ``derivatives="jet"`` the task
   wrapper node per derivative;
 * then evaluates the interior points, the points of value conditions and the observations in one
   jet pass (:meth:`JetTerms._joint_terms`): one network evaluation and one backward per step
-  instead of one per point set.
+  instead of one per point set. With ``compile=True`` that whole pass (jet, equation and loss
+  terms) is one compiled graph.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class JetTerms:
         """Detect the derivatives the equation uses, then check the jet against nested autograd."""
         self._jet = JetEngine(self.model, compile=compile)
         self._jet_direct = False
+        self._joint_compiled = None
         probe = self._x_interior[:64].detach()
         x = probe.clone().requires_grad_(True)
         eager, self._jet._compiled = self._jet._compiled, None  # compile once, at the training size
@@ -59,6 +61,10 @@ class JetTerms:
             finally:
                 self._jet._compiled = eager
             self._jet_direct = bool((direct - auto).abs().max() <= 1e-3 * max(scale, 1e-3))
+            if self._jet_direct and compile:
+                options = dict(compile) if isinstance(compile, Mapping) else {}
+                options.setdefault("dynamic", False)
+                self._joint_compiled = torch.compile(self._joint_terms_at, **options)
         if not gap <= 1e-3 * max(scale, 1e-3):
             raise ConfigError(f"derivatives='jet': the jet residual differs from nested autograd by "
                               f"{gap:.3g} (residual scale {scale:.3g}); the equation needs derivatives or "
@@ -88,7 +94,12 @@ class JetTerms:
         One pass over all points (each with the derivative streams, which the few condition points
         hardly add to) instead of one network evaluation and backward per point set.
         """
-        x = self._x_interior.detach().requires_grad_(True)
+        x = self._x_interior.detach().requires_grad_(True)  # outside a compiled region: it would break there
+        return (self._joint_compiled or self._joint_terms_at)(x)
+
+    def _joint_terms_at(self, x: Tensor) -> dict[str, Tensor]:
+        """:meth:`_joint_terms` given the interior points ``x`` (requiring grad); compiled as a whole with
+        ``compile=True``, so that the equation and the loss terms fuse with the jet."""
         names = [n for n, c in self._conditions.items() if isinstance(c, (Dirichlet, Initial))]
         sets = [getattr(self, f"_x_{n}") for n in names]
         sets += [getattr(self, f"_obs_x_{n}") for n in self._observations]

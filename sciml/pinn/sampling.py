@@ -438,7 +438,7 @@ _NAMED: dict[str, type[Sampler]] = {"rar": RAR, "rad": RAD}
 
 
 def get_sampler(spec: str | Sampler) -> Sampler:
-    """A sampler from an instance, a static method name or ``"rar"`` / ``"rad"`` (default settings)."""
+    """A sampler from an instance, a static method name or ``"rar"`` / ``"rad"`` / ``"aas"`` (defaults)."""
     if isinstance(spec, Sampler):
         return spec
     if isinstance(spec, str):
@@ -446,5 +446,9 @@ def get_sampler(spec: str | Sampler) -> Sampler:
             return Sampler(spec)
         if spec in _NAMED:
             return _NAMED[spec]()
-        raise UnknownNameError("sampler", spec, [*METHODS, *_NAMED])
-    raise ConfigError(f"sampler: expected a method name, 'rar', 'rad' or a Sampler, got {spec!r}")
+        if spec == "aas":  # imported here: aas.py builds on this module
+            from .aas import AAS
+
+            return AAS()
+        raise UnknownNameError("sampler", spec, [*METHODS, *_NAMED, "aas"])
+    raise ConfigError(f"sampler: expected a method name, 'rar', 'rad', 'aas' or a Sampler, got {spec!r}")

@@ -17,6 +17,9 @@ network ``cos(2 pi x / P), sin(2 pi x / P)`` instead of the periodic coordinate 
 ``"dirichlet"`` and ``"initial"`` write the output as ``A(x) + D(x) N(x)`` with ``D`` vanishing where
 the conditions hold (the domain's distance function, the lateral distance times ``t - t0``) and
 ``A`` satisfying them; their values must then be constants or callables that accept torch tensors.
+``A`` is the condition's value evaluated *inside* the domain too: a callable that is the exact
+solution (a manufactured problem's) hands the network the answer; give boundary data that equal the
+solution only on the boundary.
 
 **Points** are drawn from a :mod:`~sciml.pinn.sampling` sampler with the task's own numpy Generator
 (seeded, and checkpointed with the points): fixed sets (``resample_every=None``), fresh sets every
@@ -201,6 +204,7 @@ class PINNTask(JetTerms, PINNEvaluation, Task):
                                     self.domain, self.outputs, self.time_axis, self.values)
         self._jet: JetEngine | None = None
         self._jet_direct = False  # the jet's derivatives go straight to sciml.diff (see _direct_jet)
+        self._joint_compiled: Any = None  # the compiled joint jet pass (compile=True)
         self._prefetched: tuple[Any, ...] | None = None  # (x, value, first, second) of a joint jet pass
         self._conditions = self._soft_conditions()
         self._observations = self._parse_observations(observations)

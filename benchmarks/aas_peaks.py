@@ -1,0 +1,203 @@
+"""Uniform sampling, RAD and adversarial adaptive sampling (AAS) on peaked Poisson problems, CPU.
+
+Cases (after Tang, Zhai, Wan & Yang, ICLR 2024, reduced to fit a share of one CPU core):
+
+* ``two_peaks``: ``problems/peak2d.py`` with two peaks ``exp(-k |x - c|^2)`` on ``[-1, 1]^2``, here
+  with ``k = 100`` instead of the paper's 1000 (peaks about three times wider): at ``k = 1000`` no
+  method, adaptive or not, gets below 100% error within this budget (about 2000 PDE iterations;
+  the paper trains for tens of thousands); error on the 201 x 201 reference grid;
+* ``exp5d`` (and ``exp10d``, not in the default set): ``problems/exponential_nd.py``,
+  ``u = exp(-10 |x|^2)`` on ``[-1, 1]^d``; error on 20000 test points (half uniform, half near the
+  bump, ``exponential_nd.reference_points``).
+
+Every method trains the same network (tanh MLP 32 x 3, Glorot-normal weights, seed-dependent) with
+the same number of interior collocation points, the same iterations (Adam, then L-BFGS in float64 on
+the last point set, ``pinn_phases`` and ``PrecisionSwitch``) and the Dirichlet condition imposed
+exactly (``hard=True``: no boundary term to balance). The methods differ only in how the interior
+points are placed during the Adam phase:
+
+* ``uniform``: one fixed uniform set;
+* ``rad``: RAD (Wu et al. 2023, ``k = 1, c = 1``) redraws the set from ``20 n`` uniform candidates
+  every ``every`` steps;
+* ``aas``: :class:`sciml.pinn.aas.AAS` ascends the min-max objective over its bounded flow for
+  ``ascent_steps`` steps every ``every`` steps and redraws the set from the flow (10% uniform).
+
+Reported per run: relative L2 error, wall time and the part of it spent adapting (RAD's candidate
+residuals, AAS's flow ascent); per method, the mean and standard deviation over seeds. The sizes
+(network, points, iterations) are far below the paper's; see ``settings`` in the JSON.
+
+Run: ``nice -n 19 python benchmarks/aas_peaks.py`` (one thread; about 15 minutes on one free core,
+twice that on a loaded one), ``--quick`` for a smoke test, ``--seeds 0 1``, ``--cases two_peaks``.
+Writes ``benchmarks/results/aas_peaks.json`` (and ``.partial.json`` after every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "aas_peaks.json"
+METHODS = ("uniform", "rad", "aas")
+
+# per case: problem module and variant, network, points, steps, adaptation period, AAS settings
+_AAS = {"ascent_steps": 30, "beta": 1e-3, "lr": 1e-3, "n_candidates": 1000, "rounds": 3, "uniform_fraction": 0.1,
+        "flow": {"n_couplings": 4, "n_bins": 8}}
+CASES: dict[str, dict[str, Any]] = {
+    "two_peaks": {"module": "peak2d", "variant": {"peaks": 2, "k": 100.0}, "hidden": [32, 32, 32],
+                  "n_interior": 1000, "steps": 1000, "every": 250, "lbfgs": 100, "lr": 1e-3, "aas": _AAS},
+    "exp5d": {"module": "exponential_nd", "variant": {"d": 5}, "hidden": [32, 32, 32], "n_interior": 500,
+              "steps": 1200, "every": 300, "lbfgs": 50, "lr": 1e-3, "aas": _AAS},
+    "exp10d": {"module": "exponential_nd", "variant": {"d": 10}, "hidden": [32, 32, 32], "n_interior": 500,
+               "steps": 600, "every": 200, "lbfgs": 30, "lr": 1e-3, "aas": _AAS},
+}
+DEFAULT_CASES = ("two_peaks", "exp5d")
+QUICK = {"steps": 200, "every": 100, "n_interior": 200, "ascent_steps": 5, "lbfgs": 5}
+LBFGS_ITER = 10  # iterations per L-BFGS step
+
+
+def _module(name: str) -> Any:
+    """A problem file of ``problems/`` as a module (for its ``make_problem`` and helpers)."""
+    path = ROOT / "problems" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"aas_bench_{name}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _case_settings(case: str, quick: bool) -> dict[str, Any]:
+    cfg = json.loads(json.dumps(CASES[case]))
+    if quick:
+        cfg.update(steps=QUICK["steps"], every=QUICK["every"], n_interior=QUICK["n_interior"],
+                   lbfgs=min(cfg["lbfgs"], QUICK["lbfgs"]))
+        cfg["aas"]["ascent_steps"] = QUICK["ascent_steps"]
+    return cfg
+
+
+def run_one(case: str, method: str, seed: int, quick: bool) -> dict[str, Any]:
+    """Train one PINN; returns its error and timings."""
+    import torch
+
+    from sciml.models.mlp import MLP
+    from sciml.pinn import RAD, PINNTask, PrecisionSwitch, pinn_phases
+    from sciml.pinn.aas import AAS
+    from sciml.train import Trainer
+
+    cfg = _case_settings(case, quick)
+    module = _module(cfg["module"])
+    problem = module.make_problem(**cfg["variant"])
+    d = problem.domain.ndim
+    if "d" in cfg["variant"]:
+        reference: Any = module.reference_points(d, 2000 if quick else 20_000)
+    else:
+        reference = "auto"
+    steps, every, n, lbfgs = cfg["steps"], cfg["every"], cfg["n_interior"], cfg["lbfgs"]
+    if method == "uniform":
+        sampler: Any = "uniform"
+    elif method == "rad":
+        sampler = RAD(every=every, n_candidates=20 * n)
+    else:
+        sampler = AAS(every=every, seed=seed, **cfg["aas"])
+    torch.manual_seed(seed)
+    model = MLP(d, 1, hidden=cfg["hidden"], activation="tanh", init="xavier_normal")
+    task = PINNTask(problem, model, n_interior=n, sampler=sampler, hard=True, reference=reference,
+                    seed=seed, resample_until=steps)
+    adapt_time = [0.0]
+    if method != "uniform":  # time the adaptations (flow ascent / candidate residuals) separately
+        inner = sampler.adapt
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                adapt_time[0] += time.perf_counter() - t0
+
+        sampler.adapt = timed  # type: ignore[method-assign]
+    start = time.perf_counter()
+    phases = pinn_phases(steps, lbfgs, lr=cfg["lr"], max_iter=LBFGS_ITER)
+    callbacks = [PrecisionSwitch(steps)] if lbfgs else []
+    Trainer(task, phases=phases, progress=False, eval_every=steps + lbfgs, seed=seed, callbacks=callbacks).fit()
+    wall = time.perf_counter() - start
+    out = {"case": case, "method": method, "seed": seed, "rel_l2": task.relative_error()["rel_l2"],
+           "wall_s": wall, "adapt_s": adapt_time[0]}
+    if method == "aas":
+        out["aas_history"] = sampler.history
+    return out
+
+
+def _table(runs: list[dict[str, Any]], cases: list[str]) -> str:
+    lines = ["| case | method | rel L2 (mean ± std) | per seed | wall s (mean) | adapting s (mean) |",
+             "|---|---|---|---|---|---|"]
+    for case in cases:
+        for method in METHODS:
+            rows = [r for r in runs if r["case"] == case and r["method"] == method]
+            if not rows:
+                continue
+            errs = [r["rel_l2"] for r in rows]
+            std = statistics.stdev(errs) if len(errs) > 1 else 0.0
+            lines.append(f"| {case} | {method} | {statistics.mean(errs):.3e} ± {std:.1e} | "
+                         f"{', '.join(f'{e:.2e}' for e in errs)} | {statistics.mean(r['wall_s'] for r in rows):.1f}"
+                         f" | {statistics.mean(r['adapt_s'] for r in rows):.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=sorted(CASES))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
+    settings = {"cases": {c: _case_settings(c, args.quick) for c in args.cases}, "seeds": args.seeds,
+                "methods": args.methods, "quick": args.quick, "rad": {"k": 1.0, "c": 1.0,
+                                                                      "n_candidates": "20 * n_interior"}}
+    partial = args.out.with_suffix(".partial.json")
+    runs: list[dict[str, Any]] = []
+    for case in args.cases:
+        for seed in args.seeds:
+            for method in args.methods:  # methods alternate, so outside load falls on all alike
+                result = run_one(case, method, seed, args.quick)
+                runs.append(result)
+                print(f"{case:10s} {method:8s} seed {seed}: rel L2 {result['rel_l2']:.3e}  "
+                      f"{result['wall_s']:.1f} s ({result['adapt_s']:.1f} s adapting)", flush=True)
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({"settings": settings, "runs": runs}, default=str))
+    table = _table(runs, args.cases)
+    report = {
+        "benchmark": "aas_peaks",
+        "settings": settings,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "python": platform.python_version(), "loadavg_start": load_start,
+                    "loadavg_end": os.getloadavg()},
+        "runs": runs,
+        "table": table,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, default=str))
+    if partial.exists():
+        partial.unlink()
+    print(table)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
