@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _resume import load_partial, save_partial
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "config_burgers.json"
 METHODS = ("sum", "pcgrad", "config", "mconfig")
@@ -110,26 +112,6 @@ def _spawn(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in ("worker", "out", "resume", "seeds")}
-
-
-def _save_partial(path: Path, runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
-    """Runs finished so far, so that an interrupted benchmark can go on with ``--resume``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"settings": _settings(args), "runs": runs}, default=str))
-
-
-def _load_partial(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    if data.get("settings") != json.loads(json.dumps(_settings(args), default=str)):
-        print(f"{path}: other settings, starting afresh", flush=True)
-        return {}
-    return {(r["method"], r["seed"]): r for rs in data["runs"].values() for r in rs}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=240.0, help="CPU seconds per run")
@@ -148,12 +130,12 @@ def main() -> None:
     load_start = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     partial = args.out.with_suffix(".partial.json")
-    done = _load_partial(partial, args) if args.resume else {}
+    done = load_partial(partial, args, "method") if args.resume else {}
     for seed in args.seeds:
         for method in args.methods:
             r = done.get((method, seed)) or _spawn(method, seed, args)
             runs[method].append(r)
-            _save_partial(partial, runs, args)
+            save_partial(partial, runs, args)
             print(f"{method:8s} seed {seed}: {r['steps']} steps ({r['ms_per_step']:.2f} ms/step), test MSE "
                   f"{r['test_mse']:.3e}, rel L2 {r['rel_l2']:.3e}", flush=True)
     summary = {}

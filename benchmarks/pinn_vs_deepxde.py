@@ -48,6 +48,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _resume import load_partial, save_partial
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pinn_vs_deepxde.json"
 NU = 0.01 / math.pi
@@ -191,26 +193,6 @@ def _summary(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
             "min": min(values), "max": max(values)}
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in ("worker", "out", "resume", "seeds")}
-
-
-def _save_partial(path: Path, runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
-    """Runs finished so far, so that an interrupted benchmark can go on with ``--resume``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"settings": _settings(args), "runs": runs}, default=str))
-
-
-def _load_partial(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    if data.get("settings") != json.loads(json.dumps(_settings(args), default=str)):
-        print(f"{path}: other settings, starting afresh", flush=True)
-        return {}
-    return {(r["library"], r["seed"]): r for rs in data["runs"].values() for r in rs}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adam", type=int, default=15000, help="Adam iterations (DeepXDE's example: 15000)")
@@ -238,7 +220,7 @@ def main() -> None:
     libraries = ["deepxde", *[lib for lib in args.libraries if lib != "deepxde"]]
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     partial = args.out.with_suffix(".partial.json")
-    done = _load_partial(partial, args) if args.resume else {}
+    done = load_partial(partial, args, "library") if args.resume else {}
     lock = threading.Lock()
 
     def one_seed(seed: int) -> None:
@@ -246,7 +228,7 @@ def main() -> None:
             result = done.get((library, seed)) or _spawn(library, seed, args)
             with lock:
                 runs[library].append(result)
-                _save_partial(partial, runs, args)
+                save_partial(partial, runs, args)
                 print(f"{library:8s} seed {seed}: {1e3 * result['adam_s_per_it_wall']:.2f} ms/it (wall), "
                       f"{1e3 * result['adam_s_per_it_cpu']:.2f} ms/it (cpu), "
                       f"L-BFGS {result['lbfgs_iterations']} it, rel L2 {result['rel_l2']:.2e}", flush=True)

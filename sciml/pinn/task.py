@@ -36,9 +36,11 @@ replacing a param of the same name). A problem without ``domain`` is sampled in 
 
 **Derivatives**: the equation differentiates the network with :mod:`sciml.diff` (nested autograd,
 any model). With ``derivatives="jet"`` an MLP's input derivatives are propagated forward instead
-(:mod:`sciml.pinn.jet`): same equation code, same values, and with ``compile=True`` the propagation
-is fused by ``torch.compile`` (about 20-30% less time per step on DeepXDE's Burgers example on a CPU;
-see ``benchmarks/pinn_vs_deepxde.py``).
+(:mod:`sciml.pinn.jet`): same equation code, same values. For a single-output network without hard
+constraints the equation reads the pushed-forward derivatives directly and every point set shares one
+jet pass (:mod:`sciml.pinn.jet_terms`); with ``compile=True`` that pass, the equation and the loss
+terms become one ``torch.compile`` graph: about half of DeepXDE's time per Adam iteration on its
+Burgers example on one CPU core (``benchmarks/pinn_vs_deepxde.py``).
 
 Subclasses (LPINN, adversarial adaptive sampling) override the hooks :meth:`residuals`,
 :meth:`pde_terms`, :meth:`condition_terms`, :meth:`data_terms`, :meth:`sample` and
