@@ -69,13 +69,15 @@ from ..problem import Initial, Periodic, Problem
 from ..train.task import Task
 from . import sampling
 from .constraints import Values, period
+from .evaluation import PINNEvaluation
+from .sampling import PointSchedule
 from .task import _domain_of
 
 __all__ = ["LagrangianPINNTask", "lagrangian_to_eulerian"]
 _CHUNK = 16384  # points per forward pass when predicting
 
 
-class LagrangianPINNTask(Task):
+class LagrangianPINNTask(PointSchedule, PINNEvaluation, Task):
     """Lagrangian PINN of a periodic 1-D transport problem (see the module docstring).
 
     Parameters
@@ -342,25 +344,6 @@ class LagrangianPINNTask(Task):
         """The current point sets as float64 numpy arrays."""
         return {k: getattr(self, f"_x_{k}").detach().double().cpu().numpy() for k in ("interior", "initial")}
 
-    def _resampling(self) -> bool:
-        return self.resample_until is None or self._step < self.resample_until
-
-    def sample(self) -> None:
-        """Draw fresh points every ``resample_every`` steps (called by the Trainer before each step)."""
-        if (self.resample_every is not None and self._step > 0 and self._step % self.resample_every == 0
-                and self._resampling() and getattr(self, "_drawn_at", -1) != self._step):
-            self._drawn_at = self._step
-            self._draw()
-
-    def on_step_end(self, step: int) -> None:
-        """Track the step count; let an adaptive sampler move the interior points."""
-        self._step = int(step)
-        if self.sampler.adaptive and "interior" not in self._fixed and self._resampling():
-            new = self.sampler.adapt(self._step, self.point_sets()["interior"], self.pointwise_residual,
-                                     self.domain, self.rng)
-            if new is not None:
-                self._store("interior", new)
-
     # -- the two branches ------------------------------------------------------------------------------
     def features(self, x: Tensor) -> Tensor:
         """Branch input ``(N, 3)``: ``cos, sin`` of ``2 pi (x0 - lo) / L`` and ``(t - t0) / (T - t0)``."""
@@ -474,13 +457,6 @@ class LagrangianPINNTask(Task):
             raise ConfigError(f"predict_grid: expected a 2-D sciml Grid, got {grid!r}")
         return self.predict(grid.points()).reshape(grid.shape)
 
-    def reference_solution(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Eulerian reference points ``(P, 2)`` and values ``(P, 1)`` for the metrics, or None."""
-        if self._reference is None and self._reference_spec is not None:
-            self._reference = self._make_reference(self._reference_spec)
-            self._reference_spec = None
-        return self._reference
-
     def _make_reference(self, spec: Any) -> tuple[np.ndarray, np.ndarray] | None:
         if isinstance(spec, str) and spec == "auto":
             problem = self.problem
@@ -501,12 +477,10 @@ class LagrangianPINNTask(Task):
 
     def relative_error(self) -> dict[str, float]:
         """``{"rel_l2", "mse", "min_jacobian"}`` on the reference's Eulerian points (empty without one)."""
-        ref = self.reference_solution()
-        if ref is None:
-            return {}
-        err = self.predict(ref[0]) - ref[1]
-        return {"rel_l2": float(np.linalg.norm(err) / max(np.linalg.norm(ref[1]), 1e-300)),
-                "mse": float(np.mean(err**2)), "min_jacobian": self._last_jacobian}
+        out = super().relative_error()
+        if out:
+            out["min_jacobian"] = self._last_jacobian  # set by predict(), which the errors called
+        return out
 
     def metrics(self, batch: Any = None) -> dict[str, float]:
         """Loss terms and their sum on the current points, and the errors against the reference."""

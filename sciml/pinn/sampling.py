@@ -34,6 +34,7 @@ __all__ = [
     "Sampler",
     "RAR",
     "RAD",
+    "PointSchedule",
     "get_sampler",
     "sample_interior",
     "sample_boundary",
@@ -432,6 +433,35 @@ class RAD(Sampler):
     def __repr__(self) -> str:
         return (f"RAD(every={self.every}, n_candidates={self.n_candidates}, k={self.k}, c={self.c}, "
                 f"method={self.method!r})")
+
+
+class PointSchedule:
+    """When a PINN task's collocation points change: fresh draws and adaptive moves (a mixin).
+
+    The task provides ``resample_every``, ``resample_until``, ``sampler``, ``rng``, ``domain``,
+    ``_step``, ``_fixed``, ``_draw()``, ``_store(name, points)``, ``point_sets()`` and
+    ``pointwise_residual(x)``; the Trainer calls :meth:`sample` before and :meth:`on_step_end` after
+    every step.
+    """
+
+    def _resampling(self) -> bool:
+        return self.resample_until is None or self._step < self.resample_until
+
+    def sample(self) -> None:
+        """Draw fresh points when ``resample_every`` says so (called by the Trainer before each step)."""
+        if (self.resample_every is not None and self._step > 0 and self._step % self.resample_every == 0
+                and self._resampling() and getattr(self, "_drawn_at", -1) != self._step):
+            self._drawn_at = self._step
+            self._draw()
+
+    def on_step_end(self, step: int) -> None:
+        """Track the step count; let an adaptive sampler move the interior points."""
+        self._step = int(step)
+        if self.sampler.adaptive and "interior" not in self._fixed and self._resampling():
+            points = self.point_sets()["interior"]
+            new = self.sampler.adapt(self._step, points, self.pointwise_residual, self.domain, self.rng)
+            if new is not None:
+                self._store("interior", new)
 
 
 _NAMED: dict[str, type[Sampler]] = {"rar": RAR, "rad": RAD}

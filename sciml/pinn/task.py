@@ -75,12 +75,13 @@ from .evaluation import PINNEvaluation
 from .inverse import UnknownField, as_unknown
 from .jet import JetEngine
 from .jet_terms import JetTerms
+from .sampling import PointSchedule
 
 __all__ = ["PINNTask", "HARD_CONSTRAINTS"]
 _TERM_NAMES = {Dirichlet: "bc", Neumann: "neumann", Periodic: "periodic", Initial: "ic"}
 
 
-class PINNTask(JetTerms, PINNEvaluation, Task):
+class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
     """Physics-informed training of ``model`` on ``problem`` (see the module docstring).
 
     Parameters
@@ -387,25 +388,6 @@ class PINNTask(JetTerms, PINNEvaluation, Task):
                 x = sampling.sample_boundary(self.domain, self.n_boundary, method, self.rng, where=cond.where,
                                              time_axis=self.time_axis)
             self._store(name, x)
-
-    def _resampling(self) -> bool:
-        return self.resample_until is None or self._step < self.resample_until
-
-    def sample(self) -> None:
-        """Draw fresh points when ``resample_every`` says so (called by the Trainer before each step)."""
-        if (self.resample_every is not None and self._step > 0 and self._step % self.resample_every == 0
-                and self._resampling() and getattr(self, "_drawn_at", -1) != self._step):
-            self._drawn_at = self._step
-            self._draw()
-
-    def on_step_end(self, step: int) -> None:
-        """Track the step count; let an adaptive sampler move the interior points."""
-        self._step = int(step)
-        if self.sampler.adaptive and "interior" not in self._fixed and self._resampling():
-            points = self.point_sets()["interior"]
-            new = self.sampler.adapt(self._step, points, self.pointwise_residual, self.domain, self.rng)
-            if new is not None:
-                self._store("interior", new)
 
     # -- evaluation of values at points -------------------------------------------------------------
     def equation_inputs(self, x: Tensor) -> dict[str, Any]:
