@@ -34,7 +34,6 @@ Writes ``benchmarks/results/aas_peaks.json`` (and ``.partial.json`` after every 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -43,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import problem_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "aas_peaks.json"
@@ -64,17 +65,6 @@ QUICK = {"steps": 200, "every": 100, "n_interior": 200, "ascent_steps": 5, "lbfg
 LBFGS_ITER = 10  # iterations per L-BFGS step
 
 
-def _module(name: str) -> Any:
-    """A problem file of ``problems/`` as a module (for its ``make_problem`` and helpers)."""
-    path = ROOT / "problems" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"aas_bench_{name}", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _case_settings(case: str, quick: bool) -> dict[str, Any]:
     cfg = json.loads(json.dumps(CASES[case]))
     if quick:
@@ -94,7 +84,7 @@ def run_one(case: str, method: str, seed: int, quick: bool) -> dict[str, Any]:
     from sciml.train import Trainer
 
     cfg = _case_settings(case, quick)
-    module = _module(cfg["module"])
+    module = problem_module(cfg["module"])
     problem = module.make_problem(**cfg["variant"])
     d = problem.domain.ndim
     if "d" in cfg["variant"]:

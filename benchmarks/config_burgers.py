@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _resume import load_partial, save_partial
+from _common import load_partial, save_partial
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "config_burgers.json"

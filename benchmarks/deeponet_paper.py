@@ -41,14 +41,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "deeponet_paper.json"
@@ -56,21 +55,6 @@ sys.path.insert(0, str(ROOT))
 
 CASES = ("antiderivative_aligned", "antiderivative_aligned_30k_steps", "antiderivative_unaligned", "pendulum",
          "diffusion_reaction")
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    import torch
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads,
-            "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "platform": platform.platform(),
-            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
 def train(problem: Any, sensors: Any, outputs: list[str], data: Any, branch: list[int], trunk: list[int],

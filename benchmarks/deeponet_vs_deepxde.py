@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "deeponet_vs_deepxde.json"
@@ -54,21 +54,6 @@ sys.path.insert(0, str(ROOT))
 
 BRANCH, TRUNK = [100, 40, 40], [1, 40, 40]
 WARMUP = 100
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    import torch
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads,
-            "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform(),
-            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
 def errors(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:

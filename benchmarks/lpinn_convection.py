@@ -37,15 +37,15 @@ stored JSON. Writes ``benchmarks/results/lpinn_convection.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import machine_info, problem_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "lpinn_convection.json"
@@ -75,13 +75,7 @@ def settings(quick: bool) -> dict[str, Any]:
 def make_problem(case: str) -> tuple[Any, str]:
     """The problem of a case (from its file's factory) and the LPINN speed ('c' or 'state')."""
     name, params = CASES[case]
-    path = ROOT / "problems" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"lpinn_bench_{name}", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_problem(**params), ("c" if name == "convection" else "state")
+    return problem_module(name).make_problem(**params), ("c" if name == "convection" else "state")
 
 
 def run_one(case: str, method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -120,21 +114,6 @@ def run_one(case: str, method: str, seed: int, cfg: dict[str, Any]) -> dict[str,
             "time_s": round(train_s, 2), "stop_reason": getattr(result, "reason", None),
             "final": {k: v for k, v in metrics.items() if k != "rel_l2"},
             "parameters": sum(p.numel() for p in task.parameters())}
-
-
-def machine(threads: int) -> dict[str, Any]:
-    import numpy
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
-            "load_average_at_start": list(os.getloadavg())}
 
 
 def summarise(runs: list[dict[str, Any]], cases: list[str]) -> dict[str, Any]:
@@ -188,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = args.cases or (list(QUICK_CASES) if args.quick else list(CASES))
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
     cfg = settings(args.quick)
-    record: dict[str, Any] = {"benchmark": "lpinn_convection", "settings": cfg, "machine": machine(args.threads),
+    record: dict[str, Any] = {"benchmark": "lpinn_convection", "settings": cfg, "machine": machine_info(args.threads),
                               "cases": {c: {"problem": CASES[c][0], "params": CASES[c][1]} for c in cases},
                               "seeds": seeds, "runs": [], "complete": False}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,71 @@
+"""What several benchmarks share: the machine they ran on, problem files as modules, resumable runs.
+
+Partial results: after every finished run a driver writes ``<out>.partial.json`` (the settings and the
+runs so far); ``--resume`` reuses the runs whose settings match, keyed by ``(what, seed)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_NOT_SETTINGS = ("worker", "out", "resume", "seeds", "jobs")
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments that change results (not where they go, which seeds, how many at once)."""
+    return json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}, default=str))
+
+
+def save_partial(path: Path, runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    """Write the runs finished so far next to the final results."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings(args), "runs": runs}, default=str))
+    tmp.replace(path)  # atomic: an interrupted write never leaves half a file
+
+
+def load_partial(path: Path, args: argparse.Namespace, key: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """Runs of an interrupted benchmark with the same settings, by ``(run[key], run["seed"])``."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("settings") != settings(args):
+        print(f"{path}: other settings, starting afresh", flush=True)
+        return {}
+    return {(r[key], r["seed"]): r for rs in data["runs"].values() for r in rs}
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    """CPU model, cores, torch threads, versions and the load average when the benchmark started."""
+    import numpy
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
+            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def problem_module(name: str) -> ModuleType:
+    """``problems/<name>.py`` as a module, for its factories (``make_problem(...)``) and helpers."""
+    path = ROOT / "problems" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_problem_{name}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
