@@ -171,6 +171,42 @@ def test_tiny_aas_run_on_one_peak_learns():
     assert np.mean(task.pointwise_residual(probe) ** 2) < 0.7 * before
 
 
+def test_resume_continues_the_same_adversarial_game(tmp_path):
+    # the flow, its Adam state and the history are in the checkpoint: resuming at step 10 (after two
+    # stages) repeats the uninterrupted run bit for bit, points and flow included
+    problem = _module("peak2d").make_problem(peaks=1, k=100.0)
+
+    def run(out=None, resume=False):
+        torch.manual_seed(0)
+        aas = AAS(every=5, ascent_steps=4, n_candidates=200, flow={"n_couplings": 2, "n_bins": 4, "hidden": 8})
+        task = PINNTask(problem, MLP(2, 1, [8], "tanh"), n_interior=64, sampler=aas, hard=True, seed=0,
+                        reference=None)
+        Trainer(task, steps=17, lr=3e-3, progress=False, eval_every=100, seed=0, out_dir=out,
+                checkpoint_every=10 if out else None, resume=resume).fit()
+        return task, aas
+
+    whole, whole_aas = run()
+    partial = tmp_path / "run"
+    run(partial)
+    for f in sorted(partial.glob("ckpt_*.pt"))[1:]:
+        f.unlink()  # keep the step-10 checkpoint only
+    resumed, resumed_aas = run(partial, resume=True)
+    assert [h["step"] for h in resumed_aas.history] == [5.0, 10.0, 15.0] == [h["step"] for h in whole_aas.history]
+    assert resumed_aas.history == whole_aas.history
+    np.testing.assert_array_equal(resumed.point_sets()["interior"], whole.point_sets()["interior"])
+    for a, b in zip(resumed_aas.flow.parameters(), whole_aas.flow.parameters()):
+        assert torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.parameters(), whole.parameters()))
+    # a checkpoint of another sampler's state is refused with the reason
+    state = whole.state_for_checkpoint()
+    plain = PINNTask(problem, MLP(2, 1, [8], "tanh"), n_interior=64, hard=True, seed=0, reference=None)
+    with pytest.raises(ConfigError, match="another sampler"):
+        plain.load_state_for_checkpoint(state)
+    other = AAS(flow={"n_couplings": 3})
+    with pytest.raises(ConfigError, match="does not fit"):
+        other.load_state_for_checkpoint(state["sampler"], whole.domain)
+
+
 def test_bad_inputs_are_rejected():
     with pytest.raises(ConfigError, match="lo < hi"):
         BoundedFlow([0, 1], [1, 1])

@@ -48,6 +48,7 @@ tells), which fresh sets prevent.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -317,8 +318,8 @@ class AAS(Sampler):
 
     Notes
     -----
-    The flow and its optimiser belong to the sampler, not to the PINN's state: a checkpoint of the
-    PINN keeps its current points (and their RNG), but a resumed run starts a new, uniform flow.
+    The flow, its optimiser and the history travel in the PINN's checkpoints
+    (:meth:`state_for_checkpoint`), so a resumed run continues the same adversarial game.
     """
 
     adaptive = True
@@ -477,6 +478,33 @@ class AAS(Sampler):
         self.history.append({"step": float(step), "objective_before": start, "objective": end,
                              "penalty": float(penalty.detach()), "residual_ratio": ratio})
         return new
+
+    # -- checkpoint ----------------------------------------------------------------------------------
+    def state_for_checkpoint(self) -> dict[str, Any]:
+        """The flow's weights, its Adam state and the history (empty before the first stage)."""
+        if self.flow is None or self._optimizer is None:
+            return {}
+        return {"flow": {k: v.detach().cpu() for k, v in self.flow.state_dict().items()},
+                "optimizer": self._optimizer.state_dict(), "history": json.dumps(self.history)}
+
+    def load_state_for_checkpoint(self, state: dict[str, Any], domain: Any) -> None:
+        """Rebuild the flow on ``domain`` and restore :meth:`state_for_checkpoint`."""
+        if not state:  # saved before the first stage: a uniform start, as in the original run
+            self.flow, self._optimizer, self.history = None, None, []
+            return
+        missing = {"flow", "optimizer", "history"} - set(state)
+        if missing:
+            raise ConfigError(f"AAS checkpoint state lacks {sorted(missing)}")
+        self.flow = self._optimizer = None
+        flow = self._flow_for(domain)
+        try:
+            flow.load_state_dict(state["flow"])
+            self._optimizer.load_state_dict(state["optimizer"])  # type: ignore[union-attr]
+        except (RuntimeError, ValueError, KeyError) as exc:
+            self.flow = self._optimizer = None
+            raise ConfigError(f"AAS checkpoint state does not fit this sampler's flow "
+                              f"{self.flow_options or 'defaults'}: {exc}") from None
+        self.history = json.loads(state["history"])
 
     def __repr__(self) -> str:
         return (f"AAS(every={self.every}, ascent_steps={self.ascent_steps}, beta={self.beta}, lr={self.lr}, "

@@ -500,9 +500,10 @@ class LagrangianPINNTask(PointSchedule, PINNEvaluation, Task):
 
     # -- checkpoint ----------------------------------------------------------------------------------
     def state_for_checkpoint(self) -> dict[str, Any]:
-        """Point sets, the sampler's RNG state and the step counter (plain data)."""
+        """Point sets, their RNG state, the step counter and the sampler's own state (plain data)."""
         sets = {k: getattr(self, f"_x_{k}").detach().cpu() for k in ("interior", "initial")}
-        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step}
+        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step,
+                "sampler": self.sampler.state_for_checkpoint()}
 
     def load_state_for_checkpoint(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_for_checkpoint`."""
@@ -511,6 +512,7 @@ class LagrangianPINNTask(PointSchedule, PINNEvaluation, Task):
             raise ConfigError(f"LagrangianPINNTask checkpoint state lacks {sorted(missing)}")
         self.rng.bit_generator.state = json.loads(state["rng"])
         self._step = int(state["step"])
+        self.sampler.load_state_for_checkpoint(state.get("sampler") or {}, self.domain)
         for name, x in state["points"].items():
             if name not in ("interior", "initial"):
                 raise UnknownNameError("LPINN point set", name, ["interior", "initial"])

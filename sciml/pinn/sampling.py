@@ -342,6 +342,20 @@ class Sampler:
         """New interior points after ``step`` completed steps, or None to keep the current ones."""
         return None
 
+    def state_for_checkpoint(self) -> dict[str, Any]:
+        """What the sampler learned beyond the points (plain data); empty for the stateless ones.
+
+        The points themselves and the PINN's RNG are saved by the task; a sampler with a model of
+        its own (the AAS flow) adds it here, so that a resumed run continues exactly.
+        """
+        return {}
+
+    def load_state_for_checkpoint(self, state: dict[str, Any], domain: Any) -> None:
+        """Restore :meth:`state_for_checkpoint` (``domain``: the PINN's, for samplers built on it)."""
+        if state:
+            raise ConfigError(f"{type(self).__name__} keeps no state, but the checkpoint holds sampler state "
+                              f"{sorted(state)}: it was written with another sampler")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(method={self.method!r})"
 

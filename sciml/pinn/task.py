@@ -515,9 +515,10 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
 
     # -- checkpoint ----------------------------------------------------------------------------------
     def state_for_checkpoint(self) -> dict[str, Any]:
-        """Point sets, the sampler's RNG state and the step counter (plain data)."""
+        """Point sets, their RNG state, the step counter and the sampler's own state (plain data)."""
         sets = {name: getattr(self, f"_x_{name}").detach().cpu() for name in ["interior", *self._conditions]}
-        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step}
+        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step,
+                "sampler": self.sampler.state_for_checkpoint()}
 
     def load_state_for_checkpoint(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_for_checkpoint`."""
@@ -526,6 +527,7 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
             raise ConfigError(f"PINNTask checkpoint state lacks {sorted(missing)}")
         self.rng.bit_generator.state = json.loads(state["rng"])
         self._step = int(state["step"])
+        self.sampler.load_state_for_checkpoint(state.get("sampler") or {}, self.domain)
         for name, x in state["points"].items():
             self._part(name)  # raises on a point set this task does not have
             self._store(name, x.double().numpy())
