@@ -182,7 +182,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
     solver = Solver.load(args.run)
     inputs = _parse_assignments(args.set, "--set")
-    prediction = solver(**inputs)
+    if isinstance(solver, Solver):
+        prediction = solver(**inputs)
+    else:  # a DeepONet answers at points: sample it on its training grid
+        prediction = solver(**inputs).on(solver.grid)
     reference = None if args.no_reference else solver.reference(**inputs)
     for name, pred in prediction.items():
         line = f"{name}: min {pred.numpy().min():.4g}, max {pred.numpy().max():.4g}"

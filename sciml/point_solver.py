@@ -69,21 +69,23 @@ class PointSolver:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str], device: str | torch.device = "auto") -> PointSolver:
         """Rebuild the solver from the newest good checkpoint of a DeepONet run (no pickles)."""
+        from .solver import read_run
+
+        return cls.from_checkpoint(*read_run(run_dir), device=device)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, state: dict[str, Any], spec: dict[str, Any] | None,
+                        device: str | torch.device = "auto") -> PointSolver:
+        """Rebuild from a loaded checkpoint payload (``path`` for messages, ``spec`` the model spec)."""
         from .models import build_model
-        from .solver import _problem_from_spec
-        from .train import checkpoint as ckpt
+        from .solver import problem_from_spec, require_model_spec
         from .train.deeponet_task import DeepONetTask
 
-        run_dir = Path(run_dir)
-        found = ckpt.load_latest(run_dir, map_location="cpu")
-        if found is None:
-            raise CheckpointError(f"{run_dir}: no checkpoint found; train the DeepONet first")
-        path, state = found
-        spec = json.loads(state.get("model_spec") or "null")
         info = (state.get("task_state") or {}).get("deeponet")
-        if not spec or info is None:
-            raise CheckpointError(f"{path}: not a DeepONet checkpoint with a buildable model (model_spec and "
-                                  "the DeepONet task state are required)")
+        if info is None:
+            raise CheckpointError(f"{path}: not a DeepONet checkpoint (the DeepONet task state is missing); "
+                                  "use sciml.Solver.load for other runs")
+        spec = require_model_spec(path, spec)
         model = build_model(spec["name"], **spec["kwargs"])
         task = DeepONetTask.from_config(model, json.loads(info))
         weights = {state["model_prefix"] + k: v for k, v in state["model"].items()}
@@ -92,7 +94,7 @@ class PointSolver:
             task.load_state_dict(weights)
         except RuntimeError as exc:
             raise CheckpointError(f"{path}: weights do not fit the rebuilt DeepONet: {exc}") from None
-        problem = _problem_from_spec(task.problem_spec or {}, path)
+        problem = problem_from_spec(task.problem_spec or {}, path)
         return cls(task, problem, device=device)
 
     # -- properties ------------------------------------------------------------------------------------

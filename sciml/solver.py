@@ -9,6 +9,11 @@ Inputs may be arrays on the training grid, numbers, Python callables or formula 
 coordinates, or Fields on another grid; they are validated and brought to the grid by the
 problem's own :meth:`~sciml.problem.Problem.prepare_inputs`, so a boundary condition written as a
 formula goes through exactly the same canonicalisation as the training data did.
+
+``Solver.load`` is the one entry point for trained runs: a DeepONet run comes back as a
+:class:`~sciml.point_solver.PointSolver` (it answers at any point, not only on grids). A PINN is a
+network of the user's own script and problem; build its task again and load the run with
+:func:`sciml.train.restore`.
 """
 
 from __future__ import annotations
@@ -59,29 +64,37 @@ class Solver:
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def load(cls, run_dir: str | os.PathLike[str], device: str | torch.device = "auto") -> Solver:
-        """Rebuild the solver from the newest good checkpoint of ``run_dir`` (no pickles involved)."""
+    def load(cls, run_dir: str | os.PathLike[str], device: str | torch.device = "auto") -> Any:
+        """Rebuild the solver of a run from its newest good checkpoint (no pickles involved).
+
+        The checkpoint says what was trained: a grid operator (FNO, ...) gives a :class:`Solver`,
+        a DeepONet a :class:`~sciml.point_solver.PointSolver` (answers at any point). Runs whose
+        task the checkpoint cannot rebuild alone (PINNs) are refused with the way to load them.
+        """
         from .models import build_model
-        from .train import checkpoint as ckpt
         from .train.operator_task import OperatorTask
 
-        run_dir = Path(run_dir)
-        found = ckpt.load_latest(run_dir, map_location="cpu")
-        if found is None:
-            raise CheckpointError(f"{run_dir}: no checkpoint found; train first (`sciml train ...`)")
-        path, state = found
-        spec = json.loads(state.get("model_spec") or "null")
-        if not spec:
-            raise CheckpointError(f"{path}: the checkpoint does not record which model to build (model_spec)")
+        path, state, spec = read_run(run_dir)
+        task_state = state.get("task_state") or {}
+        if "deeponet" in task_state:
+            from .point_solver import PointSolver
+
+            return PointSolver.from_checkpoint(path, state, spec, device=device)
+        if "operator" not in task_state:
+            kind = json.loads(state.get("trainer") or "{}").get("task", "unknown")
+            raise CheckpointError(
+                f"{path}: a checkpoint of a {kind} run; Solver.load rebuilds grid operators and DeepONets. "
+                "Build the task as for training and load the weights with sciml.train.restore(task, run_dir)")
+        spec = require_model_spec(path, spec)
         model = build_model(spec["name"], **spec["kwargs"])
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as exc:
             raise CheckpointError(f"{path}: weights do not fit model {spec['name']!r}: {exc}") from None
-        info = json.loads(state["task_state"]["operator"])
+        info = json.loads(task_state["operator"])
         task = OperatorTask(model, Grid.from_dict(info["grid"]), info["inputs"], info["outputs"], loss=info["loss"])
-        task.load_state_for_checkpoint(state["task_state"])
-        problem = _problem_from_spec(task.problem_spec, path)
+        task.load_state_for_checkpoint(task_state)
+        problem = problem_from_spec(task.problem_spec, path)
         return cls(task, problem, device=device)
 
     # -- properties ----------------------------------------------------------------------------
@@ -142,7 +155,33 @@ class Solver:
         )
 
 
-def _problem_from_spec(spec: dict[str, Any], where: Path) -> Problem:
+def read_run(run_dir: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+    """The newest good checkpoint of a run: ``(file, payload, model spec or None)``."""
+    from .train import checkpoint as ckpt
+
+    run_dir = Path(run_dir)
+    found = ckpt.load_latest(run_dir, map_location="cpu")
+    if found is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint found; train first (`sciml train ...`)")
+    path, state = found
+    try:
+        spec = json.loads(state.get("model_spec") or "null")
+    except ValueError:
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("kwargs"), dict):
+        spec = None
+    return path, state, spec
+
+
+def require_model_spec(path: Path, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """``spec``, or a CheckpointError saying why the run cannot be rebuilt without it."""
+    if spec is None:
+        raise CheckpointError(f"{path}: the checkpoint does not record which model to build (model_spec); "
+                              "build models with sciml.build_model so that runs can be reloaded")
+    return spec
+
+
+def problem_from_spec(spec: dict[str, Any], where: Path) -> Problem:
     """Find the problem a checkpoint was trained on: its file if recorded, else the built-in name."""
     if not spec or not spec.get("name"):
         raise CheckpointError(f"{where}: the checkpoint does not record its problem")

@@ -379,6 +379,33 @@ def test_precision_switch_runs_lbfgs_in_float64_and_resumes(tmp_path):
         Trainer(make(), phases=pinn_phases(20, 2), callbacks=[PrecisionSwitch(7)], progress=False).fit()
 
 
+def test_a_trained_pinn_is_restored_from_its_run_and_solver_load_says_how(tmp_path):
+    import sciml
+    from sciml.errors import CheckpointError
+    from sciml.train import restore
+
+    def make():
+        torch.manual_seed(0)
+        return PINNTask(_poisson_1d(), MLP(1, 1, hidden=[8], activation="tanh"), n_interior=32, n_boundary=2,
+                        reference=None)
+
+    task = make()
+    Trainer(task, steps=40, lr=1e-2, progress=False, out_dir=tmp_path / "run").fit()
+    x = np.linspace(0, 1, 7)[:, None]
+    fresh = make()
+    assert not np.allclose(fresh.predict(x), task.predict(x))
+    assert restore(fresh, tmp_path / "run").name == "ckpt_00000040.pt"
+    np.testing.assert_array_equal(fresh.predict(x), task.predict(x))
+    np.testing.assert_array_equal(fresh.point_sets()["interior"], task.point_sets()["interior"])
+    with pytest.raises(CheckpointError, match="PINNTask run.*restore"):
+        sciml.Solver.load(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="does not match"):
+        restore(PINNTask(_poisson_1d(), MLP(1, 1, hidden=[9], activation="tanh"), n_interior=32, n_boundary=2,
+                         reference=None), tmp_path / "run")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        restore(make(), tmp_path)
+
+
 def test_burgers_loss_decreases_with_sampling_options():
     problem = load_problem("burgers1d_pinn")
     for kwargs in ({"sampler": "halton", "resample_every": 1}, {"sampler": RAD(every=50, n_candidates=2000)},

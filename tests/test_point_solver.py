@@ -128,3 +128,13 @@ def test_load_from_a_run_directory(tmp_path):
     np.testing.assert_allclose(answer, in_memory(u="cos(3*x)")(points)["s"], rtol=1e-6)
     assert loaded.task.normalize and loaded.output_names == ("s",)
     assert "antiderivative" in repr(loaded)
+    # the one entry point: Solver.load sees a DeepONet run and rebuilds the point solver
+    generic = sciml.Solver.load(tmp_path / "run", device="cpu")
+    assert isinstance(generic, PointSolver)
+    np.testing.assert_allclose(generic(u="cos(3*x)")(points)["s"], answer, rtol=1e-6)
+    # and so does the command line, sampling the answer on the training grid
+    from sciml.cli import main
+
+    png = tmp_path / "s.png"
+    assert main(["solve", str(tmp_path / "run"), "--set", "u=cos(3*x)", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000

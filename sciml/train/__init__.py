@@ -25,6 +25,7 @@ from .checkpoint import (
 )
 from .device import move_to_device, resolve_device
 from .logging import plot_history, read_history
+from .state import restore
 from .task import Task
 from .trainer import Trainer, TrainResult
 
@@ -47,6 +48,7 @@ __all__ = [
     "plot_history",
     "read_history",
     "resolve_device",
+    "restore",
     "restore_rng_state",
     "save_checkpoint",
     "seed_everything",

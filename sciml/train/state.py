@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -45,7 +47,7 @@ from . import checkpoint as ckpt
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
 
-__all__ = ["capture_state", "apply_state", "cpu_copy"]
+__all__ = ["capture_state", "apply_state", "cpu_copy", "restore"]
 
 #: settings that change what a resumed run computes; a mismatch warns
 _RESUME_SENSITIVE = ("batch_size", "seed", "shuffle", "world_size", "total_steps")
@@ -113,6 +115,58 @@ def capture_state(trainer: Trainer, *, to_cpu: bool = False) -> dict[str, Any]:
     return cpu_copy(state) if to_cpu else state
 
 
+def _load_task(task: Any, state: Mapping[str, Any], where: str) -> None:
+    """Weights, buffers and the task's own state (points, normalisers, sampler) from ``state``."""
+    try:
+        full = {state["model_prefix"] + k: v for k, v in state["model"].items()}
+        full.update(state["task_module"])
+        task.load_state_dict(full)
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{where}: does not match the task {type(task).__name__}: {exc}") from exc
+    task.load_state_for_checkpoint(state["task_state"])
+
+
+def restore(task: Any, run: str | os.PathLike[str], *, map_location: Any = "cpu") -> Path:
+    """Load a trained run into a task built the same way: weights and task state, no optimiser.
+
+    For tasks that :meth:`sciml.Solver.load` cannot rebuild from the checkpoint alone (PINNs: their
+    problem, network and points are Python objects of the user's script)::
+
+        task = PINNTask(problem, MLP(2, 1, [20] * 3, "tanh"), n_interior=2000)
+        restore(task, "runs/burgers_pinn")
+        u = task.predict(points)
+
+    Parameters
+    ----------
+    task : Task
+        Built as for training (same network and point counts).
+    run : path
+        A run directory (its newest good checkpoint is used) or one checkpoint file.
+    map_location : str or torch.device
+        Where tensors are loaded (the task's own device is kept by ``load_state_dict``).
+
+    Returns
+    -------
+    Path
+        The checkpoint file that was loaded.
+
+    Raises
+    ------
+    CheckpointError
+        No checkpoint, none that loads, or one that does not fit the task.
+    """
+    run = Path(run)
+    if run.is_dir():
+        found = ckpt.load_latest(run, map_location=map_location)
+        if found is None:
+            raise CheckpointError(f"{run}: no checkpoint found; train with out_dir={str(run)!r} first")
+        path, state = found
+    else:
+        path, state = run, ckpt.load_checkpoint(run, map_location=map_location)
+    _load_task(task, state, str(path))
+    return path
+
+
 def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, restore_rng: bool = True) -> None:
     """Load ``state`` into the trainer: weights, task state, optimiser, schedule, position, RNGs.
 
@@ -121,14 +175,7 @@ def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, resto
     CheckpointError
         If the state does not fit the task or the run (other architecture, missing phase...).
     """
-    task = trainer.task
-    try:
-        full = {state["model_prefix"] + k: v for k, v in state["model"].items()}
-        full.update(state["task_module"])
-        task.load_state_dict(full)
-    except (KeyError, RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"{where}: does not match the task {type(task).__name__}: {exc}") from exc
-    task.load_state_for_checkpoint(state["task_state"])
+    _load_task(trainer.task, state, where)
     try:
         saved = json.loads(state.get("trainer") or "{}")
     except ValueError:
