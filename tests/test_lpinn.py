@@ -247,6 +247,13 @@ def test_checkpoint_and_resume_through_the_trainer(tmp_path, monkeypatch):
     for a, b in zip(full.task.parameters(), resumed.task.parameters(), strict=True):
         assert torch.equal(a, b)  # the points drawn after the resume are the same too
     assert torch.equal(full.task._x_interior, resumed.task._x_interior)
+    # a trained LPINN is loaded back into a rebuilt task without a Trainer
+    from sciml.train import restore
+
+    loaded = make()
+    restore(loaded, tmp_path)
+    for a, b in zip(full.task.parameters(), loaded.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 # -- bad inputs -----------------------------------------------------------------------------------------
