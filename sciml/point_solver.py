@@ -8,7 +8,7 @@ coordinates, so its solver answers at arbitrary points::
     u(np.array([[0.3, 0.7], [0.51, 0.02]]))         # {"u": array of 2 values}
     u.on(Grid(129, ndim=2))["u"].plot()             # or a Field on any grid of the box
 
-Inputs are read exactly where training read them (the task's :class:`~sciml.train.deeponet_task.Sensors`):
+Inputs are read exactly where training read them (the task's :class:`~sciml.train.deeponet_data.Sensors`):
 formula strings and Python callables are evaluated at the sensor coordinates (so a boundary
 condition written as a formula is sampled at the boundary sensors, with no grid in between),
 numbers are constants, arrays on the training grid are read at the sensor nodes, and Fields on

@@ -12,7 +12,7 @@ import sciml
 from sciml.errors import ConfigError, ShapeError, UnknownNameError
 from sciml.numerics import rk4, solve_diffusion_reaction, spline_antiderivative
 from sciml.numerics.diffusion_reaction import thomas
-from sciml.train.deeponet_task import DeepONetData, Sensors, interpolate_cubic, make_deeponet_data
+from sciml.train.deeponet_data import DeepONetData, Sensors, interpolate_cubic, make_deeponet_data
 
 
 # -- reference solvers --------------------------------------------------------------------------------
