@@ -7,7 +7,9 @@ The DeepONet paper's aligned antiderivative benchmark, trained by both libraries
 * the same network: branch [100, 40, 40], trunk [1, 40, 40], ReLU (also after the trunk's last layer,
   DeepXDE's convention), Glorot-normal weights and zero biases, a trainable output bias; both start
   from **the same initial weights** (sciml's are copied into DeepXDE's network);
-* the same optimiser and length: full-batch Adam, lr 1e-3, the same number of steps, MSE loss;
+* the same optimiser, loss and length: full-batch Adam, lr 1e-3, the same number of steps; the loss is
+  the paper's MSE (``--loss mse``, the default) or the mean per-function relative L2 error
+  (``--loss rel_l2``: DeepXDE's ``"mean l2 relative error"`` loss, sciml's ``loss="rel_l2"``);
 * the same evaluation: the mean relative L2 error on the test set every ``--eval-every`` steps.
 
 Differences that remain, by design of each library: sciml trains through its ``Trainer`` (NaN/Inf
@@ -21,16 +23,19 @@ Measured per run: seconds per training step (median over steps after a warm-up o
 evaluation steps do not count), total training time, the final test error (recomputed here with
 the same NumPy code for both), and the training time each needs to reach a common error level
 (the worse of the two final errors of that seed; evaluation time excluded, i.e. per-step times
-summed with evaluation steps counted at the median). Two more sciml runs isolate the causes:
+summed with evaluation steps counted at the median), and, the headline speed, seconds per step taken
+in alternating blocks of 300 steps of each library (:func:`interleaved_timing`: a shared machine's
+speed drifts over seconds, and blocks taken in turns see the same drift). Two more sciml runs
+isolate the causes:
 ``sciml_no_trainer`` trains the same model with a bare loop (forward, ``torch.autograd.grad``, fused
 Adam): the difference to ``sciml`` is the Trainer's per-step overhead; ``sciml_default_adam`` uses
 torch's default single-tensor Adam (DeepXDE's): its iterates equal DeepXDE's up to rounding, so the
 final errors show that the two networks compute the same thing. Runs alternate their order from
 seed to seed.
 
-Run: ``python benchmarks/deeponet_vs_deepxde.py --threads 1`` (10 seeds by default, 35 to 50 seconds
-per seed on one core); writes
-``benchmarks/results/deeponet_vs_deepxde.json``. Importing DeepXDE prints its backend and writes
+Run: ``python benchmarks/deeponet_vs_deepxde.py --threads 1 [--loss rel_l2]`` (10 seeds by default,
+35 to 50 seconds per seed on one core); writes ``benchmarks/results/deeponet_vs_deepxde.json``
+(``deeponet_vs_deepxde_rel_l2.json`` for the relative loss). Importing DeepXDE prints its backend and writes
 ``~/.deepxde/config.json``; both happen here only, never in sciml.
 """
 
@@ -101,7 +106,8 @@ def initial_weights(seed: int) -> dict[str, Any]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def run_sciml(data: dict, seed: int, steps: int, eval_every: int, fused: bool = True) -> tuple[dict, Any]:
+def run_sciml(data: dict, seed: int, steps: int, eval_every: int, loss: str,
+              fused: bool = True) -> tuple[dict, Any]:
     import torch
 
     from sciml.models import build_model
@@ -111,7 +117,7 @@ def run_sciml(data: dict, seed: int, steps: int, eval_every: int, fused: bool = 
     torch.manual_seed(seed)
     model = build_model("deeponet", branch=BRANCH, trunk=TRUNK, activation="relu", init="xavier_normal")
     initial = {k: v.clone() for k, v in model.state_dict().items()}
-    task = DeepONetTask(model, data["sensors"], ["s"], train=data["train"])
+    task = DeepONetTask(model, data["sensors"], ["s"], train=data["train"], loss=loss)
 
     class Clock(Callback):
         def __init__(self) -> None:
@@ -141,7 +147,7 @@ def run_sciml(data: dict, seed: int, steps: int, eval_every: int, fused: bool = 
     return out, initial
 
 
-def run_bare(data: dict, initial: dict, steps: int) -> dict:
+def run_bare(data: dict, initial: dict, steps: int, loss_name: str) -> dict:
     """The same sciml model and loss without the Trainer: forward + autograd.grad + fused Adam."""
     import torch
 
@@ -154,7 +160,7 @@ def run_bare(data: dict, initial: dict, steps: int) -> dict:
     u, x, y = data["train"].u, data["train"].x, data["train"].y
     ends, cpu, start, cpu_start = [], [], time.perf_counter(), time.thread_time()
     for _ in range(steps):
-        loss = model.mse(u, x, y)
+        loss = model.mse(u, x, y) if loss_name == "mse" else model.relative_l2(u, x, y)
         for p, g in zip(params, torch.autograd.grad(loss, params)):
             p.grad = g
         opt.step()
@@ -167,7 +173,8 @@ def run_bare(data: dict, initial: dict, steps: int) -> dict:
     return out
 
 
-def run_deepxde(data: dict, initial: dict, seed: int, steps: int, eval_every: int) -> dict:
+def deepxde_model(data: dict, initial: dict, seed: int, loss: str) -> Any:
+    """DeepXDE's ``DeepONetCartesianProd`` on the same data, starting from sciml's initial weights."""
     import deepxde as dde
     import torch
 
@@ -189,7 +196,16 @@ def run_deepxde(data: dict, initial: dict, seed: int, steps: int, eval_every: in
                 linear.bias.copy_(b)
         net.b[0].copy_(ours.bias[0])
     model = dde.Model(dataset, net)
-    model.compile("adam", lr=1e-3, metrics=["mean l2 relative error"])
+    model.compile("adam", lr=1e-3, loss="mse" if loss == "mse" else "mean l2 relative error",
+                  metrics=["mean l2 relative error"])
+    return model
+
+
+def run_deepxde(data: dict, initial: dict, seed: int, steps: int, eval_every: int, loss: str) -> dict:
+    import deepxde as dde
+
+    model = deepxde_model(data, initial, seed, loss)
+    test = data["test"]
 
     class Clock(dde.callbacks.Callback):
         def __init__(self) -> None:
@@ -218,14 +234,75 @@ def run_deepxde(data: dict, initial: dict, seed: int, steps: int, eval_every: in
     return out
 
 
+def interleaved_timing(data: dict, seed: int, loss: str, blocks: int, block_steps: int,
+                       skip: int = 20) -> dict[str, Any]:
+    """Seconds per step of both libraries measured in alternating blocks of ``block_steps`` steps.
+
+    A shared machine's speed drifts over seconds; whole runs one after the other see different
+    drifts, blocks of a fraction of a second taken in turns see the same. Per block the first
+    ``skip`` steps (and DeepXDE's last, which includes its test evaluation) are left out; the
+    medians over all kept steps are returned. Both trainings continue from block to block (sciml
+    through a new Trainer on the same task each block, DeepXDE through ``model.train`` again).
+    """
+    import deepxde as dde
+
+    from sciml.models import build_model
+    from sciml.train import Callback, Trainer
+    from sciml.train.deeponet_task import DeepONetTask
+
+    initial = initial_weights(seed)
+    model = build_model("deeponet", branch=BRANCH, trunk=TRUNK, activation="relu", init="xavier_normal")
+    model.load_state_dict(initial)
+    task = DeepONetTask(model, data["sensors"], ["s"], train=data["train"], loss=loss)
+    theirs = deepxde_model(data, initial, seed, loss)
+
+    class Ours(Callback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_step_end(self, trainer: Any, step: int, logs: dict) -> None:
+            self.ends.append(time.perf_counter())
+
+    class Theirs(dde.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ends: list[float] = []
+
+        def on_batch_end(self) -> None:
+            self.ends.append(time.perf_counter())
+
+    kept: dict[str, list[float]] = {"sciml": [], "deepxde": []}
+    for block in range(blocks):
+        for who in (("sciml", "deepxde") if block % 2 == 0 else ("deepxde", "sciml")):
+            if who == "sciml":
+                clock = Ours()
+                Trainer(task, phases=[("adam", block_steps, {"lr": 1e-3, "fused": True})], eval_every=block_steps,
+                        log_every=block_steps, device="cpu", progress=False, seed=seed, callbacks=[clock]).fit()
+                kept["sciml"].extend(np.diff(clock.ends)[skip:])
+            else:
+                dclock = Theirs()
+                theirs.train(iterations=block_steps, display_every=block_steps, callbacks=[dclock], verbose=0)
+                kept["deepxde"].extend(np.diff(dclock.ends)[skip:-1])
+    median = {k: float(np.median(v)) for k, v in kept.items()}
+    return {"s_per_step_median": median, "speedup": median["deepxde"] / median["sciml"],
+            "steps_kept": {k: len(v) for k, v in kept.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--blocks", type=int, default=20,
+                        help="alternating timing blocks per seed (0: skip the interleaved timing)")
+    parser.add_argument("--block-steps", type=int, default=300)
+    parser.add_argument("--loss", choices=("mse", "rel_l2"), default="mse",
+                        help="training loss of both libraries (mse: the paper's)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.out is None:
+        args.out = RESULTS if args.loss == "mse" else RESULTS.with_name(f"{RESULTS.stem}_{args.loss}.json")
     os.environ["DDE_BACKEND"] = "pytorch"
     import torch
 
@@ -254,20 +331,22 @@ def main() -> None:
         initial = initial_weights(seed)
         for name in order:
             if name == "sciml":
-                result["sciml"], start = run_sciml(data, seed, args.steps, args.eval_every)
+                result["sciml"], start = run_sciml(data, seed, args.steps, args.eval_every, args.loss)
                 assert all(torch.equal(start[k], initial[k]) for k in initial)  # the same start for both
             elif name == "bare":
-                result["sciml_no_trainer"] = run_bare(data, initial, args.steps)
+                result["sciml_no_trainer"] = run_bare(data, initial, args.steps, args.loss)
             elif name == "default_adam":
                 result["sciml_default_adam"], _ = run_sciml(data, seed, args.steps, args.eval_every,
-                                                            fused=False)
+                                                            args.loss, fused=False)
             else:
-                result["deepxde"] = run_deepxde(data, initial, seed, args.steps, args.eval_every)
+                result["deepxde"] = run_deepxde(data, initial, seed, args.steps, args.eval_every, args.loss)
         # the worse of the two last evaluated errors: both runs reach it
         target = max(result["sciml"]["curve"][-1][1], result["deepxde"]["curve"][-1][1])
         result["target_rel_l2"] = target
         for name in ("sciml", "deepxde"):
             result[name]["seconds_to_target"] = time_to(result[name]["curve"], target)
+        if args.blocks:
+            result["interleaved"] = interleaved_timing(data, seed, args.loss, args.blocks, args.block_steps)
         runs.append(result)
         names = ("sciml", "sciml_no_trainer", "sciml_default_adam", "deepxde")
         ms = {k: result[k]["s_per_step_median"] * 1e3 for k in names}
@@ -278,6 +357,10 @@ def main() -> None:
               f"{ms['sciml_default_adam']:.3f} | {cpu['sciml_default_adam']:.3f}, DeepXDE {ms['deepxde']:.3f} | "
               f"{cpu['deepxde']:.3f}; final rel L2 sciml {err['sciml']:.4f} (default Adam "
               f"{err['sciml_default_adam']:.4f}), DeepXDE {err['deepxde']:.4f}", flush=True)
+        if args.blocks:
+            inter = result["interleaved"]
+            print(f"  interleaved blocks: sciml {inter['s_per_step_median']['sciml'] * 1e3:.3f} ms/step, DeepXDE "
+                  f"{inter['s_per_step_median']['deepxde'] * 1e3:.3f} ms/step: {inter['speedup']:.2f}x", flush=True)
 
     names = ("sciml", "sciml_no_trainer", "sciml_default_adam", "deepxde")
 
@@ -325,6 +408,12 @@ def main() -> None:
                        ("cpu_s_per_step_median", "speedup_per_step_cpu_per_seed")):
         ratios = [r["deepxde"][clock] / r["sciml"][clock] for r in runs]
         summary[key] = {**spread(ratios), "median": float(statistics.median(ratios))}
+    if args.blocks:
+        ratios = [r["interleaved"]["speedup"] for r in runs]
+        summary["speedup_per_step_interleaved"] = {**spread(ratios), "median": float(statistics.median(ratios))}
+        summary["s_per_step_interleaved_median"] = {
+            k: float(statistics.median(r["interleaved"]["s_per_step_median"][k] for r in runs))
+            for k in ("sciml", "deepxde")}
     to_target = summary["seconds_to_target"]
     summary["speedup_to_target"] = to_target["deepxde"] / to_target["sciml"]
     import deepxde
@@ -335,7 +424,10 @@ def main() -> None:
                      "branch": BRANCH, "trunk": TRUNK, "activation": "relu",
                      "init": "Glorot normal, zero biases (the same initial weights for both)",
                      "optimizer": "Adam lr 1e-3, full batch", "steps": args.steps,
-                     "eval_every": args.eval_every, "seeds": args.seeds, "warmup_steps_excluded": WARMUP},
+                     "loss": {"mse": "MSE (the paper's)",
+                              "rel_l2": "mean per-function relative L2 error"}[args.loss],
+                     "eval_every": args.eval_every, "seeds": args.seeds, "warmup_steps_excluded": WARMUP,
+                     "interleaved_blocks": args.blocks, "interleaved_block_steps": args.block_steps},
         "machine": machine_info(args.threads) | {"deepxde": deepxde.__version__},
         "summary": summary,
         "runs": runs,
@@ -353,6 +445,10 @@ def main() -> None:
             "sciml uses torch's fused CPU Adam on one flat weight vector; DeepXDE torch's default "
             "single-tensor Adam on nine tensors. Both are Adam with the same hyperparameters.",
             "sciml_no_trainer: the same sciml model and loss in a bare loop (isolates the Trainer's cost).",
+            "speedup_per_step_interleaved: per seed, both libraries train in alternating blocks of "
+            "interleaved_block_steps steps (interleaved_blocks blocks each, the first 20 steps of a block "
+            "left out); the ratio of the medians of the kept steps. Blocks of a fraction of a second see the "
+            "same machine speed, whole runs taken one after the other do not; this is the headline number.",
             "sciml_default_adam: sciml through the Trainer with torch's default (single-tensor) Adam, the "
             "implementation DeepXDE uses: its iterates, hence final errors, match DeepXDE's up to rounding.",
         ],

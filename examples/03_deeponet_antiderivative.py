@@ -7,12 +7,15 @@ The first benchmark of the DeepONet paper (Lu et al. 2021), at its sizes:
 2. read each ``u`` at 100 sensors (the branch input) and ``s`` at the same 100 points (the
    Cartesian-product layout: every function at the same points);
 3. train the paper's unstacked DeepONet (branch [100, 40, 40], trunk [1, 40, 40], ReLU, Glorot
-   normal) with full-batch Adam (lr 1e-3) through the Trainer;
+   normal) with full-batch Adam (lr 1e-3) through the Trainer, on the mean per-function relative L2
+   error (``--loss mse`` for the paper's MSE: MSE weights each function by its squared norm, so the
+   functions with small integrals, whose relative errors dominate the reported mean, are fitted
+   least; 1.6 % against 2.4 % over ten seeds, ``benchmarks/deeponet_paper.py``);
 4. report the test error the way the paper does (MSE and mean relative L2), then ask the trained
    solver about functions that were never in the data, at points between the sensors.
 
-Run: ``python examples/03_deeponet_antiderivative.py [--out DIR] [--steps 10000]`` (about half a
-minute on one CPU core with the defaults).
+Run: ``python examples/03_deeponet_antiderivative.py [--out DIR] [--steps 10000] [--loss mse]``
+(about 15 seconds on one CPU core with the defaults).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from sciml.train import Trainer
 from sciml.train.deeponet_task import DeepONetTask, Sensors, make_deeponet_data
 
 
-def main(out: Path, steps: int, seed: int = 0) -> dict:
+def main(out: Path, steps: int, seed: int = 0, loss: str = "rel_l2") -> dict:
     torch.manual_seed(seed)
     problem = sciml.load_problem("antiderivative")
     sensors = Sensors.grid_nodes(problem.grid, "u")  # the 100 nodes of the default grid
@@ -44,7 +47,7 @@ def main(out: Path, steps: int, seed: int = 0) -> dict:
 
     model = build_model("deeponet", branch=[100, 40, 40], trunk=[1, 40, 40], activation="relu",
                         init="xavier_normal")
-    task = DeepONetTask(model, sensors, problem.outputs, train=train, problem=problem)
+    task = DeepONetTask(model, sensors, problem.outputs, train=train, problem=problem, loss=loss)
     # full-batch Adam (torch's fused kernel), evaluating the test set five times during the run
     trainer = Trainer(task, phases=[("adam", steps, {"lr": 1e-3, "fused": True})],
                       val_data={"test": test.loader()}, eval_every=max(1, steps // 5), log_every=500,
@@ -53,7 +56,7 @@ def main(out: Path, steps: int, seed: int = 0) -> dict:
     result = trainer.fit()
     seconds = time.perf_counter() - started
     metrics = task.evaluate(test)
-    print(f"trained {steps} full-batch steps in {seconds:.1f} s ({1e3 * seconds / steps:.2f} ms/step)")
+    print(f"trained {steps} full-batch steps ({loss} loss) in {seconds:.1f} s ({1e3 * seconds / steps:.2f} ms/step)")
     print(f"test MSE {metrics['mse']:.3e}, mean relative L2 {metrics['rel_l2_mean']:.4f} "
           f"(median {metrics['rel_l2_median']:.4f})")
 
@@ -71,7 +74,7 @@ def main(out: Path, steps: int, seed: int = 0) -> dict:
         errors[formula] = float(np.linalg.norm(predicted - exact) / np.linalg.norm(exact))
         print(f"u = {formula:18s} relative L2 error of s at 37 points: {errors[formula]:.4f}")
 
-    summary = {"steps": steps, "seconds": seconds, "test_mse": metrics["mse"],
+    summary = {"steps": steps, "loss": loss, "seconds": seconds, "test_mse": metrics["mse"],
                "test_rel_l2_mean": metrics["rel_l2_mean"], "test_rel_l2_median": metrics["rel_l2_median"],
                "new_functions": errors, "train_loss": result.metrics.get("train/loss")}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -83,6 +86,8 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("example_outputs/03"))
     parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loss", choices=("rel_l2", "mse"), default="rel_l2",
+                        help="training loss: mean relative L2 (default) or the paper's MSE")
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny matrices: one thread is the fastest
-    main(args.out, args.steps, args.seed)
+    main(args.out, args.steps, args.seed, args.loss)

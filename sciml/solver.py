@@ -81,7 +81,10 @@ class Solver:
 
             return PointSolver.from_checkpoint(path, state, spec, device=device)
         if "operator" not in task_state:
-            kind = json.loads(state.get("trainer") or "{}").get("task", "unknown")
+            try:
+                kind = json.loads(state.get("trainer") or "{}").get("task", "unknown")
+            except (ValueError, AttributeError):
+                kind = "unknown"
             raise CheckpointError(
                 f"{path}: a checkpoint of a {kind} run; Solver.load rebuilds grid operators and DeepONets. "
                 "Build the task as for training and load the weights with sciml.train.restore(task, run_dir)")

@@ -124,6 +124,30 @@ def test_fused_gradients_equal_autograd(activation, layout):
             (g,) = torch.autograd.grad(loss, [fused.weights])
             torch.testing.assert_close(loss, reference, rtol=1e-13, atol=0)
             torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-14)
+        # the fused relative L2 loss: value and gradient of the autograd formula
+        pred = plain(u, x)
+        reference = (torch.linalg.vector_norm(pred - y, dim=(1, 2)) / torch.linalg.vector_norm(y, dim=(1, 2))).mean()
+        (g_ref,) = torch.autograd.grad(reference, [plain.weights])
+        for model in (fused, plain):
+            loss = model.relative_l2(u, x, y)
+            (g,) = torch.autograd.grad(loss, [model.weights])
+            torch.testing.assert_close(loss, reference, rtol=1e-13, atol=0)
+            torch.testing.assert_close(g, g_ref, rtol=1e-11, atol=1e-14)
+
+
+def test_fused_relative_loss_follows_new_and_changed_targets():
+    # the target norms are cached for full-batch steps; a new tensor or an in-place change must count
+    torch.manual_seed(2)
+    model = build_model("deeponet", branch=[10, 8, 8], trunk=[2, 8, 8]).double()
+    plain = build_model("deeponet", branch=[10, 8, 8], trunk=[2, 8, 8], fused=False).double()
+    plain.load_state_dict(model.state_dict())
+    u, x, _ = _inputs(seed=4)
+    y = torch.randn(5, 1, 7, dtype=torch.float64)
+    for _ in range(3):
+        torch.testing.assert_close(model.relative_l2(u, x, y), plain.relative_l2(u, x, y), rtol=1e-13, atol=0)
+        y.mul_(3.0)  # in place: same tensor, new version
+        torch.testing.assert_close(model.relative_l2(u, x, y), plain.relative_l2(u, x, y), rtol=1e-13, atol=0)
+        y = torch.randn(5, 1, 7, dtype=torch.float64)  # a new batch
 
 
 def test_derivatives_in_the_points_use_autograd():

@@ -19,9 +19,11 @@ def test_03_deeponet_antiderivative(tmp_path):
     out = result.stdout
     rel = float(out.split("mean relative L2 ")[1].split()[0])
     mse = float(out.split("test MSE ")[1].split(",")[0])
-    assert rel < 0.04 and mse < 1e-4, out  # 150 functions, 10k steps: ~2-3 % (the paper's setting)
+    # 150 functions, 10k steps, relative L2 loss: 1.6 % (1.1-1.9 % over ten seeds; the paper's MSE: 2.4 %);
+    # another CPU rounds differently and lands elsewhere in that spread
+    assert rel < 0.025 and mse < 5e-5, out
     new = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "relative L2 error of s" in line]
     assert len(new) == 3 and max(new) < 0.1, out  # functions never seen in training, between the sensors
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["steps"] == 10000 and abs(summary["test_rel_l2_mean"] - rel) < 1e-4
+    assert summary["steps"] == 10000 and summary["loss"] == "rel_l2" and abs(summary["test_rel_l2_mean"] - rel) < 1e-4
     assert (tmp_path / "run" / "latest").is_file()

@@ -11,6 +11,7 @@ plain autograd.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from torch.autograd.function import once_differentiable
 if TYPE_CHECKING:  # pragma: no cover
     from .deeponet import DeepONet
 
-__all__ = ["FusedDeepONet", "PlanLayer"]
+__all__ = ["FusedDeepONet", "LOSSES", "PlanLayer"]
 
 # Per packed layer the plan holds (W^T view, b view, W view, (weight chunk, bias chunk, out, in)), the
 # chunks indexing ``grad.split(sizes)``.
@@ -69,12 +70,37 @@ def _mlp_backward(g: torch.Tensor, out: torch.Tensor, layers: list[PlanLayer], a
             out = h  # this layer's input is the previous layer's activation output
 
 
+#: losses the fused pass can end with: the mean squared error, and the mean over functions of the
+#: relative L2 error ``|out_i - y_i| / |y_i|`` (norms over channels and points)
+LOSSES = ("mse", "rel_l2")
+
+
+def _inverse_norms(model: DeepONet, target: torch.Tensor) -> torch.Tensor:
+    """``1 / max(|y_i|, tiny)`` per function, cached on the model while ``target`` is unchanged.
+
+    Full-batch training passes the same target tensor at every step. The cache holds a weak
+    reference to that tensor and its version counter: another tensor (a new batch, even one the
+    allocator put at the same address) or an in-place change of this one recomputes the norms.
+    """
+    cached = getattr(model, "_inverse_norm_cache", None)
+    if cached is not None and cached[0]() is target and cached[1] == target._version:
+        return cached[2]
+    norms = torch.linalg.vector_norm(target, dim=tuple(range(1, target.ndim)))
+    inv = 1.0 / norms.clamp_min_(torch.finfo(norms.dtype).tiny)
+    model._inverse_norm_cache = (weakref.ref(target), target._version, inv)
+    return inv
+
+
 class FusedDeepONet(torch.autograd.Function):
-    """The whole DeepONet (and optionally its MSE loss) with a hand-written backward for the flat weights."""
+    """The whole DeepONet (and optionally its loss) with a hand-written backward for the flat weights.
+
+    ``apply(u, x, flat, model, target, loss)``: with ``target`` None the output ``(N, C, P)``,
+    otherwise the scalar ``loss`` (one of :data:`LOSSES`) of the output against ``target``.
+    """
 
     @staticmethod
     def forward(ctx: Any, u: torch.Tensor, x: torch.Tensor, flat: torch.Tensor, model: DeepONet,
-                target: torch.Tensor | None) -> torch.Tensor:
+                target: torch.Tensor | None, loss: str = "mse") -> torch.Tensor:
         branch, trunk, _ = model._views()
         kept_b: list[list[Any]] = [[] for _ in branch]
         kept_t: list[list[Any]] = [[] for _ in trunk]
@@ -97,9 +123,21 @@ class FusedDeepONet(torch.autograd.Function):
         ctx.save_for_backward(flat)
         if target is None:
             return out
-        residual = out.sub_(target).reshape(-1)  # the MSE loss: keep the residual for the backward
-        ctx.residual, ctx.out_shape = residual, out.shape
-        return torch.dot(residual, residual) / residual.numel()
+        residual = out.sub_(target)  # kept for the backward
+        ctx.residual = residual
+        if loss == "mse":
+            flat_r = residual.reshape(-1)
+            ctx.coef = None
+            return torch.dot(flat_r, flat_r) / flat_r.numel()
+        if loss != "rel_l2":
+            raise ValueError(f"FusedDeepONet: unknown loss {loss!r}; expected one of {LOSSES}")
+        inv_y = _inverse_norms(model, target)
+        r_norm = torch.linalg.vector_norm(residual, dim=(1, 2))
+        loss_value = torch.dot(r_norm, inv_y) / r_norm.numel()
+        # d(mean_i |r_i| / |y_i|)/d(r_i) = r_i / (N |r_i| |y_i|); a zero residual has the zero subgradient
+        # (the entries it multiplies are zero), as torch's vector_norm gives
+        ctx.coef = inv_y / r_norm.clamp_min_(torch.finfo(r_norm.dtype).tiny).mul_(r_norm.numel())
+        return loss_value
 
     @staticmethod
     @once_differentiable
@@ -108,9 +146,12 @@ class FusedDeepONet(torch.autograd.Function):
         model: DeepONet = ctx.model
         branch, trunk, sizes = model._views()
         residual = getattr(ctx, "residual", None)
-        if residual is not None:  # d(mean r^2)/d(out) = 2 r / n
-            grad_out = (residual * (grad_out * (2.0 / residual.numel()))).view(ctx.out_shape)
-            ctx.residual = None
+        if residual is not None:
+            if ctx.coef is None:  # d(mean r^2)/d(out) = 2 r / n
+                grad_out = residual * (grad_out * (2.0 / residual.numel()))
+            else:
+                grad_out = residual * ctx.coef.mul_(grad_out).view(-1, 1, 1)
+            ctx.residual = ctx.coef = None
         grad = torch.empty_like(flat)
         chunks = grad.split(sizes)
         if model._bias_offset is not None:
@@ -127,4 +168,4 @@ class FusedDeepONet(torch.autograd.Function):
         for net, g, out, kept in zip(branch, gbs, bs, kept_b):
             _mlp_backward(g, out, net, model.activation, False, kept, chunks)
         ctx.kept = ctx.outs = ctx.bt = None
-        return None, None, grad, None, None
+        return None, None, grad, None, None, None
