@@ -36,11 +36,12 @@ Speed
 -----
 With MLP branch and trunk given as widths (unstacked), all weights and the output bias live in one
 flat parameter, and a fused autograd function (:mod:`sciml.models.deeponet_fused`) computes the
-forward pass and every weight gradient by hand: one autograd node instead of one per layer, one gradient tensor
-(one fused Adam update, one NaN check), no gradient for the data. When ``u`` or ``x`` requires grad
-(derivatives for physics-informed losses, which the hand-written backward does not provide), under
-autocast, or with ``fused=False``, the same weights go through plain autograd; both paths give the
-same values and gradients (tested).
+forward pass and every weight gradient by hand: one autograd node instead of one per layer, one
+gradient tensor (one fused Adam update, one NaN check), no gradient for the data; :meth:`DeepONet.mse`
+and :meth:`DeepONet.relative_l2` fuse their loss into the same node. When ``u`` or ``x`` requires
+grad (derivatives for physics-informed losses, which the hand-written backward does not provide),
+under autocast, or with ``fused=False``, the same weights go through plain autograd; both paths give
+the same values and gradients (tested).
 """
 
 from __future__ import annotations

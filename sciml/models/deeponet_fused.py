@@ -1,10 +1,10 @@
 """The fused DeepONet pass: forward and every weight gradient by hand, in one autograd node.
 
 :class:`~sciml.models.deeponet.DeepONet` packs its MLP branch and trunk weights (and the output
-bias) into one flat parameter; :class:`FusedDeepONet` runs the network, optionally with its MSE
-loss, and writes the gradient of that flat parameter directly: one autograd node instead of one per
-layer, one gradient tensor, and no gradient for the data. Activations that differentiate from their
-output (ReLU, tanh) run in place and keep nothing extra. The DeepONet uses this path only when
+bias) into one flat parameter; :class:`FusedDeepONet` runs the network, optionally with its loss
+(MSE or the mean relative L2 error), and writes the gradient of that flat parameter directly: one
+autograd node instead of one per layer, one gradient tensor, and no gradient for the data.
+Activations that differentiate from their output (ReLU, tanh) run in place and keep nothing extra. The DeepONet uses this path only when
 neither input needs a gradient and autocast is off; its tests compare values and gradients with
 plain autograd.
 """
