@@ -129,6 +129,13 @@ def train_operator(
     for name, value in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"train_operator: expected a positive integer {name}, got {value!r}")
+    from .models import get_model_class
+    from .models.deeponet import DeepONet
+
+    if issubclass(get_model_class(model), DeepONet):
+        raise ConfigError(f"train_operator: {model!r} answers at query points, not on grids, and reads its inputs at "
+                          "sensors you choose; train it from Python with sciml.train.deeponet_task.DeepONetTask "
+                          "(examples/03_deeponet_antiderivative.py) and load the run with sciml.Solver.load")
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
     # Under torchrun every rank runs this function: join the group first so that only rank 0

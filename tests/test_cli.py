@@ -44,6 +44,15 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path):
     assert "unknown problem 'nosuch'" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_train_with_a_point_operator_says_how(tmp_path, capsys):
+    from sciml.cli import main
+
+    assert main(["train", "antiderivative", "--model", "deeponet", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "DeepONetTask" in err and "query points" in err
+    assert not (tmp_path / "run").exists()  # refused before any data were made
+
+
 def test_train_solve_plot_resume_round_trip(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "poisson", "--resolution", "17", "--n-train", "32", "--n-test", "8", "--epochs", "2",
