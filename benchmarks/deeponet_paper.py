@@ -291,6 +291,7 @@ def main() -> None:
             report[case] = diffusion_reaction(10000 // scale)
         report[case]["wall_seconds"] = time.perf_counter() - started
         report[case]["quick"] = args.quick
+        report[case]["machine"] = machine_info(args.threads)  # cases are rerun apart, at other loads
     out = {"benchmark": "DeepONet paper reproductions (Lu et al. 2021)",
            "machine": machine_info(args.threads),
            "optimizer": "Adam, lr 1e-3, full batch (torch fused CPU kernel); MSE loss unless a case says "
