@@ -93,6 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--steps", type=int, default=5000, help="full-batch steps of --model deeponet (no epochs)")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
@@ -157,9 +158,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             model_kwargs[key] = text
     name = Path(args.problem).stem
+    out = args.out or f"runs/{name}_{args.model}"
+    if args.model == "deeponet":  # answers at points: sensors, full-batch steps, a PointSolver
+        from .deeponet_workflow import train_deeponet
+
+        if args.data is not None or args.precision != "fp32" or args.compile:
+            raise ConfigError("sciml train --model deeponet makes its own data and trains in fp32 without "
+                              "compile; drop --data, --precision and --compile")
+        run = train_deeponet(args.problem, model_kwargs=model_kwargs, n_train=args.n_train, n_test=args.n_test,
+                             resolution=args.resolution, out_dir=out, steps=args.steps, lr=args.lr,
+                             device=args.device, seed=args.seed)
+        _report(run)
+        return 0
     run = train_operator(
         args.problem, model=args.model, model_kwargs=model_kwargs, data=args.data, n_train=args.n_train,
-        n_test=args.n_test, resolution=args.resolution, out_dir=args.out or f"runs/{name}_{args.model}",
+        n_test=args.n_test, resolution=args.resolution, out_dir=out,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
         precision=args.precision, compile=args.compile, seed=args.seed, workers=args.workers,
     )

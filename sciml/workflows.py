@@ -58,7 +58,7 @@ def default_model_kwargs(model: str, problem: Problem, grid: Grid) -> dict[str, 
     return {"in_channels": n_in, "out_channels": n_out}
 
 
-def _problem_spec(problem: Problem) -> dict[str, Any]:
+def problem_spec(problem: Problem) -> dict[str, Any]:
     return {"name": problem.name, "params": problem.params, "path": problem.source}
 
 
@@ -133,9 +133,9 @@ def train_operator(
     from .models.deeponet import DeepONet
 
     if issubclass(get_model_class(model), DeepONet):
-        raise ConfigError(f"train_operator: {model!r} answers at query points, not on grids, and reads its inputs at "
-                          "sensors you choose; train it from Python with sciml.train.deeponet_task.DeepONetTask "
-                          "(examples/03_deeponet_antiderivative.py) and load the run with sciml.Solver.load")
+        raise ConfigError(f"train_operator: {model!r} answers at query points, not on grids; train it with "
+                          "sciml.deeponet_workflow.train_deeponet (`sciml train PROBLEM --model deeponet`) or a "
+                          "DeepONetTask of your own (examples/03_deeponet_antiderivative.py)")
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
     # Under torchrun every rank runs this function: join the group first so that only rank 0
@@ -167,9 +167,9 @@ def train_operator(
     kwargs = default_model_kwargs(model, problem, train.grid)
     kwargs.update(model_kwargs or {})
     network = build_model(model, **kwargs)
-    task = OperatorTask.from_dataset(network, train, loss=loss, problem=_problem_spec(problem))
+    task = OperatorTask.from_dataset(network, train, loss=loss, problem=problem_spec(problem))
     settings = {
-        "problem": _problem_spec(problem), "model": model, "model_kwargs": kwargs, "data": str(data.resolve()),
+        "problem": problem_spec(problem), "model": model, "model_kwargs": kwargs, "data": str(data.resolve()),
         "n_train": n_train, "n_test": n_test, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "weight_decay": weight_decay, "schedule": schedule, "loss": loss, "device": device,
         "precision": precision, "compile": compile, "seed": seed, "checkpoint_every": checkpoint_every,
@@ -202,6 +202,14 @@ def resume_operator(run_dir: str | os.PathLike[str], progress: bool | None = Non
         raise ConfigError(f"{run_dir}: not a run directory (no {RUN_FILE}); start it with `sciml train`")
     s = json.loads(path.read_text())
     problem = load_problem(s["problem"]["path"] or s["problem"]["name"])
+    if s.get("kind") == "deeponet":
+        from .deeponet_workflow import train_deeponet
+
+        return train_deeponet(
+            problem, model_kwargs=s["model_kwargs"], n_train=s["n_train"], n_test=s["n_test"],
+            resolution=s["resolution"], max_sensors=s["max_sensors"], out_dir=run_dir, steps=s["steps"], lr=s["lr"],
+            loss=s["loss"], normalize=s["normalize"], device=s["device"], seed=s["seed"],
+            checkpoint_every=s["checkpoint_every"], progress=progress, resume=True)
     return train_operator(
         problem, model=s["model"], model_kwargs=s["model_kwargs"], data=s["data"], n_train=s["n_train"],
         n_test=s["n_test"], out_dir=run_dir, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],

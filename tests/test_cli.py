@@ -8,6 +8,7 @@ import sys
 
 import h5py
 import numpy as np
+import pytest
 
 from sciml.cli import main
 
@@ -44,12 +45,12 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path):
     assert "unknown problem 'nosuch'" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_train_with_a_point_operator_says_how(tmp_path, capsys):
-    from sciml.cli import main
+def test_the_grid_workflow_refuses_point_operators_and_says_how(tmp_path):
+    from sciml.errors import ConfigError
+    from sciml.workflows import train_operator
 
-    assert main(["train", "antiderivative", "--model", "deeponet", "--out", str(tmp_path / "run")]) == 2
-    err = capsys.readouterr().err
-    assert "DeepONetTask" in err and "query points" in err
+    with pytest.raises(ConfigError, match="train_deeponet"):
+        train_operator("antiderivative", model="deeponet", out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # refused before any data were made
 
 

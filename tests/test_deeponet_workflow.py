@@ -1,0 +1,56 @@
+"""train_deeponet / `sciml train --model deeponet`: default sensors, a run that learns, load, resume, solve."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import sciml
+from sciml.deeponet_workflow import default_sensors, train_deeponet
+from sciml.errors import ConfigError
+from sciml.point_solver import PointSolver
+from sciml.workflows import resume_operator
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_default_sensors_respect_the_limit_and_the_boundary():
+    poisson = sciml.load_problem("poisson")
+    grid = sciml.Grid(33, ndim=2)
+    sensors = default_sensors(poisson, grid, max_sensors=64)
+    assert sensors.names == ("g", "f")
+    g, f = sensors.nodes["g"], sensors.nodes["f"]
+    assert len(g) <= 64 and len(f) <= 64 and len(f) >= 25  # 33 nodes, stride 5: 7 x 7
+    on_boundary = (g == 0) | (g == 32)
+    assert on_boundary.any(axis=1).all()  # every g sensor is a boundary node
+    with pytest.raises(ConfigError):
+        default_sensors(poisson, grid, max_sensors=0)
+
+
+def test_a_run_learns_and_is_loaded_resumed_and_solved(tmp_path, capsys):
+    run = train_deeponet("antiderivative", n_train=100, n_test=20, steps=2000, out_dir=tmp_path / "run",
+                         device="cpu", progress=False, model_kwargs={"branch": [100, 64, 64], "trunk": [1, 64, 64]})
+    assert run.mean_error < 0.1, run.mean_error  # an untrained network is near 1
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test_rel_l2_mean"] == pytest.approx(run.mean_error) and summary["sensors"] == 100
+    loaded = sciml.Solver.load(tmp_path / "run", device="cpu")
+    assert isinstance(loaded, PointSolver)
+    x = np.linspace(0, 1, 11)[:, None]
+    np.testing.assert_allclose(loaded(u="cos(3*x)")(x)["s"], run.solver(u="cos(3*x)")(x)["s"], rtol=1e-5)
+    again = resume_operator(tmp_path / "run", progress=False)  # a finished run keeps its result
+    assert again.result.steps == 2000 and again.mean_error == pytest.approx(run.mean_error, rel=1e-5)
+    from sciml.cli import main
+
+    assert main(["solve", str(tmp_path / "run"), "--set", "u=cos(3*x)"]) == 0
+    assert "relative L2 error vs reference" in capsys.readouterr().out
+    assert main(["train", "antiderivative", "--model", "deeponet", "--compile"]) == 2
+    assert "drop --data" in capsys.readouterr().err
