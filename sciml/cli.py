@@ -93,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--steps", type=int, default=5000, help="full-batch steps of --model deeponet (no epochs)")
+    p.add_argument("--steps", type=int, default=5000, help="full-batch steps of --model deeponet (which has no epochs or batches)")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
