@@ -69,3 +69,11 @@ def problem_module(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def results_path(default: Path, out: Path | None, quick: bool) -> Path:
+    """Where a run writes: ``--out`` if given; a smoke test (``--quick``) next to the committed results
+    as ``NAME.quick.json`` (ignored by git), so that it never replaces measured numbers."""
+    if out is not None:
+        return out
+    return default.with_name(default.stem + ".quick.json") if quick else default

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import problem_module
+from _common import problem_module, results_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "aas_peaks.json"
@@ -149,8 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=sorted(CASES))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON to write (default: results/aas_peaks.json; with --quick aas_peaks.quick.json)")
     args = parser.parse_args(argv)
+    args.out = results_path(RESULTS, args.out, args.quick)
 
     import torch
 

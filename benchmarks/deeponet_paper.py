@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import machine_info
+from _common import machine_info, results_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "deeponet_paper.json"
@@ -262,8 +262,10 @@ def main() -> None:
                         help="other training/test sets of the aligned case (network seed 0)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="every step count / 20 (smoke test)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON to write (default: results/deeponet_paper.json; with --quick deeponet_paper.quick.json)")
     args = parser.parse_args()
+    args.out = results_path(RESULTS, args.out, args.quick)
     import torch
 
     torch.set_num_threads(args.threads)

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_info, problem_module
+from _common import machine_info, problem_module, results_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "lpinn_convection.json"
@@ -155,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", default=None, choices=sorted(CASES), help="cases to run")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON to write (default: results/lpinn_convection.json; with --quick lpinn_convection.quick.json)")
     parser.add_argument("--table", action="store_true", help="only print the table of the JSON at --out")
     args = parser.parse_args(argv)
+    args.out = results_path(RESULTS, args.out, args.quick)
     if args.table:
         print(table(json.loads(args.out.read_text())["summary"]))
         return 0

@@ -3,7 +3,7 @@
 ``sciml problems`` · ``sciml generate PROBLEM --n N --resolution R --out FILE`` ·
 ``sciml train PROBLEM --model NAME ...`` · ``sciml resume RUN`` ·
 ``sciml solve RUN --set g="sin(pi*x)*y" --plot out.png --vtu out.vtu`` · ``sciml plot FILE`` ·
-``sciml quickstart``.
+``sciml bench [NAME] [ARGS...]`` · ``sciml quickstart``.
 
 Errors the user can fix (a SciMLError) are printed as one line and exit with status 2; anything
 else is a bug and keeps its traceback.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, SciMLError
+from .errors import ConfigError, SciMLError, UnknownNameError
 
 __all__ = ["main"]
 
@@ -63,6 +63,31 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     )
     print(f"wrote {path}")
     return 0
+
+
+def _benchmarks_dir() -> Path:
+    """``benchmarks/`` of the source tree this package runs from (it is not part of a wheel)."""
+    here = Path(__file__).resolve().parents[1] / "benchmarks"
+    if not (here / "_common.py").is_file():
+        raise ConfigError(f"sciml bench: no benchmarks next to this installation ({here}); they ship with the "
+                          "source repository: clone it and `pip install -e .`")
+    return here
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    folder = _benchmarks_dir()
+    names = sorted(f.stem for f in folder.glob("*.py") if not f.name.startswith("_"))
+    if args.name is None:
+        for name in names:
+            first = (folder / f"{name}.py").read_text().split('"""')[1].strip().splitlines()[0]
+            print(f"{name}: {first}")
+        return 0
+    if args.name not in names:
+        raise UnknownNameError("benchmark", args.name, names)
+    # each benchmark is a script of its own (its own threads, imports and JSON under results/)
+    return subprocess.call([sys.executable, str(folder / f"{args.name}.py"), *args.args])
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -122,6 +147,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=int, default=0, help="sample of a dataset")
     p.add_argument("--out", default=None, help="PNG to write (default: next to the file)")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("bench", help="list the benchmarks, or run one (it writes JSON under benchmarks/results/)")
+    p.add_argument("name", nargs="?", default=None, help="benchmark name (without .py); none lists them")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark, e.g. --quick")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("quickstart", help="the whole story on the Poisson problem in about three minutes")
     p.add_argument("--out", default="quickstart_out")

@@ -76,3 +76,11 @@ def test_train_solve_plot_resume_round_trip(tmp_path, capsys):
     assert main(["solve", str(run), "--set", "g=import os"]) == 2
     assert main(["solve", str(run), "--set", "g=0", "--set", "f=0", "--set", "k=1"]) == 2
     assert "unknown input" in capsys.readouterr().err
+
+
+def test_bench_lists_the_benchmarks_and_refuses_unknown_names(capsys):
+    assert main(["bench"]) == 0
+    listed = capsys.readouterr().out
+    assert "deeponet_vs_deepxde: " in listed and "pinn_vs_deepxde: " in listed and "_common" not in listed
+    assert main(["bench", "nosuch"]) == 2
+    assert "unknown benchmark 'nosuch'" in capsys.readouterr().err
