@@ -53,7 +53,6 @@ the characteristics entering through the boundary would need a second family of 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -498,25 +497,13 @@ class LagrangianPINNTask(PointSchedule, PINNEvaluation, Task):
     def _tensor(self, arr: np.ndarray) -> Tensor:
         return torch.as_tensor(arr, dtype=self.dtype, device=self._x_interior.device)
 
-    # -- checkpoint ----------------------------------------------------------------------------------
-    def state_for_checkpoint(self) -> dict[str, Any]:
-        """Point sets, their RNG state, the step counter and the sampler's own state (plain data)."""
-        sets = {k: getattr(self, f"_x_{k}").detach().cpu() for k in ("interior", "initial")}
-        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step,
-                "sampler": self.sampler.state_for_checkpoint()}
+    # -- checkpoint (PointSchedule saves and restores the point sets) -------------------------------
+    def _point_set_names(self) -> list[str]:
+        return ["interior", "initial"]
 
-    def load_state_for_checkpoint(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_for_checkpoint`."""
-        missing = {"rng", "points", "step"} - set(state)
-        if missing:
-            raise ConfigError(f"LagrangianPINNTask checkpoint state lacks {sorted(missing)}")
-        self.rng.bit_generator.state = json.loads(state["rng"])
-        self._step = int(state["step"])
-        self.sampler.load_state_for_checkpoint(state.get("sampler") or {}, self.domain)
-        for name, x in state["points"].items():
-            if name not in ("interior", "initial"):
-                raise UnknownNameError("LPINN point set", name, ["interior", "initial"])
-            self._store(name, x.double().numpy())
+    def _check_point_set(self, name: str) -> None:
+        if name not in ("interior", "initial"):
+            raise UnknownNameError("LPINN point set", name, ["interior", "initial"])
 
 
 def lagrangian_to_eulerian(

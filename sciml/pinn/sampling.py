@@ -20,6 +20,7 @@ would otherwise spend more time in the generic rejection sampler than in its net
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -453,9 +454,10 @@ class PointSchedule:
     """When a PINN task's collocation points change: fresh draws and adaptive moves (a mixin).
 
     The task provides ``resample_every``, ``resample_until``, ``sampler``, ``rng``, ``domain``,
-    ``_step``, ``_fixed``, ``_draw()``, ``_store(name, points)``, ``point_sets()`` and
-    ``pointwise_residual(x)``; the Trainer calls :meth:`sample` before and :meth:`on_step_end` after
-    every step.
+    ``_step``, ``_fixed``, ``_draw()``, ``_store(name, points)``, ``point_sets()``,
+    ``pointwise_residual(x)``, ``_point_set_names()`` and ``_check_point_set(name)``; the Trainer
+    calls :meth:`sample` before and :meth:`on_step_end` after every step. The same state makes the
+    task's checkpoint (:meth:`state_for_checkpoint`).
     """
 
     def _resampling(self) -> bool:
@@ -476,6 +478,26 @@ class PointSchedule:
             new = self.sampler.adapt(self._step, points, self.pointwise_residual, self.domain, self.rng)
             if new is not None:
                 self._store("interior", new)
+
+
+    # -- checkpoint ----------------------------------------------------------------------------------
+    def state_for_checkpoint(self) -> dict[str, Any]:
+        """Point sets, their RNG state, the step counter and the sampler's own state (plain data)."""
+        sets = {name: getattr(self, f"_x_{name}").detach().cpu() for name in self._point_set_names()}
+        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step,
+                "sampler": self.sampler.state_for_checkpoint()}
+
+    def load_state_for_checkpoint(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_for_checkpoint`."""
+        missing = {"rng", "points", "step"} - set(state)
+        if missing:
+            raise ConfigError(f"{type(self).__name__} checkpoint state lacks {sorted(missing)}")
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self._step = int(state["step"])
+        self.sampler.load_state_for_checkpoint(state.get("sampler") or {}, self.domain)
+        for name, x in state["points"].items():
+            self._check_point_set(name)  # raises on a point set this task does not have
+            self._store(name, x.double().numpy())
 
 
 _NAMED: dict[str, type[Sampler]] = {"rar": RAR, "rad": RAD}

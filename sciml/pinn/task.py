@@ -49,7 +49,6 @@ Subclasses (LPINN, adversarial adaptive sampling) override the hooks :meth:`resi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -513,24 +512,12 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         out.update({f"param_{k}": v for k, v in self.unknown_values().items()})
         return out
 
-    # -- checkpoint ----------------------------------------------------------------------------------
-    def state_for_checkpoint(self) -> dict[str, Any]:
-        """Point sets, their RNG state, the step counter and the sampler's own state (plain data)."""
-        sets = {name: getattr(self, f"_x_{name}").detach().cpu() for name in ["interior", *self._conditions]}
-        return {"rng": json.dumps(self.rng.bit_generator.state), "points": sets, "step": self._step,
-                "sampler": self.sampler.state_for_checkpoint()}
+    # -- checkpoint (PointSchedule saves and restores the point sets) -------------------------------
+    def _point_set_names(self) -> list[str]:
+        return ["interior", *self._conditions]
 
-    def load_state_for_checkpoint(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_for_checkpoint`."""
-        missing = {"rng", "points", "step"} - set(state)
-        if missing:
-            raise ConfigError(f"PINNTask checkpoint state lacks {sorted(missing)}")
-        self.rng.bit_generator.state = json.loads(state["rng"])
-        self._step = int(state["step"])
-        self.sampler.load_state_for_checkpoint(state.get("sampler") or {}, self.domain)
-        for name, x in state["points"].items():
-            self._part(name)  # raises on a point set this task does not have
-            self._store(name, x.double().numpy())
+    def _check_point_set(self, name: str) -> None:
+        self._part(name)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
