@@ -116,6 +116,17 @@ def aligned_runs(problem: Any, sensors: Any, data: Any, test: Any, steps: int, s
     return runs
 
 
+def aligned_data() -> tuple[Any, Any, Any, Any]:
+    """The aligned case's problem, sensors (the 100 grid nodes), 150 training and 1000 test functions."""
+    import sciml
+    from sciml.train.deeponet_task import Sensors, make_deeponet_data
+
+    problem = sciml.load_problem("antiderivative")
+    sensors = Sensors.grid_nodes(problem.grid, "u")
+    return (problem, sensors, make_deeponet_data(problem, 150, sensors, seed=0),
+            make_deeponet_data(problem, 1000, sensors, seed=1))
+
+
 def antiderivative_aligned(steps: int, seeds: int, data_draws: int) -> dict[str, Any]:
     """The paper's recipe on fixed data (train seed 0, test seed 1) over ``seeds`` network seeds.
 
@@ -123,13 +134,9 @@ def antiderivative_aligned(steps: int, seeds: int, data_draws: int) -> dict[str,
     test sets (network seed 0), to show how much of the error is the particular training set; and
     the same recipe with a cosine learning-rate decay to 0 over the run (not the paper's recipe).
     """
-    import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
+    from sciml.train.deeponet_task import make_deeponet_data
 
-    problem = sciml.load_problem("antiderivative")
-    sensors = Sensors.grid_nodes(problem.grid, "u")
-    data = make_deeponet_data(problem, 150, sensors, seed=0)
-    test = make_deeponet_data(problem, 1000, sensors, seed=1)
+    problem, sensors, data, test = aligned_data()
     runs = aligned_runs(problem, sensors, data, test, steps, list(range(seeds)))
     rel = [r["test"]["rel_l2_mean"] for r in runs]
     out: dict[str, Any] = {
@@ -164,13 +171,7 @@ def antiderivative_aligned(steps: int, seeds: int, data_draws: int) -> dict[str,
 
 def antiderivative_aligned_long(steps: int, seeds: int) -> dict[str, Any]:
     """NOT the paper's recipe: the aligned case trained three times as long (same data, lr, network)."""
-    import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
-
-    problem = sciml.load_problem("antiderivative")
-    sensors = Sensors.grid_nodes(problem.grid, "u")
-    data = make_deeponet_data(problem, 150, sensors, seed=0)
-    test = make_deeponet_data(problem, 1000, sensors, seed=1)
+    problem, sensors, data, test = aligned_data()
     runs = aligned_runs(problem, sensors, data, test, steps, list(range(seeds)), label=f"{steps} steps, ")
     rel = [r["test"]["rel_l2_mean"] for r in runs]
     print(f"  {steps} steps: mean rel L2 {np.mean(rel):.4f} +- {spread(rel)['std']:.4f}", flush=True)
@@ -185,13 +186,7 @@ def antiderivative_aligned_long(steps: int, seeds: int) -> dict[str, Any]:
 
 def antiderivative_aligned_rel_l2(steps: int, seeds: int) -> dict[str, Any]:
     """The recipe with the mean per-function relative L2 error as the training loss (not MSE)."""
-    import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
-
-    problem = sciml.load_problem("antiderivative")
-    sensors = Sensors.grid_nodes(problem.grid, "u")
-    data = make_deeponet_data(problem, 150, sensors, seed=0)
-    test = make_deeponet_data(problem, 1000, sensors, seed=1)
+    problem, sensors, data, test = aligned_data()
     runs = aligned_runs(problem, sensors, data, test, steps, list(range(seeds)), label="rel L2 loss, ",
                         loss="rel_l2")
     rel = [r["test"]["rel_l2_mean"] for r in runs]

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_positive_int
 from .errors import ConfigError
 from .fields import Grid
 from .problem import Problem, load_problem
@@ -41,8 +42,7 @@ def default_sensors(problem: Problem, grid: Grid, max_sensors: int = 128) -> Any
     from .spaces import boundary_indices
     from .train.deeponet_data import Sensors
 
-    if isinstance(max_sensors, bool) or not isinstance(max_sensors, int) or max_sensors < 1:
-        raise ConfigError(f"default_sensors: expected a positive integer max_sensors, got {max_sensors!r}")
+    check_positive_int("default_sensors max_sensors", max_sensors)
     sensors = None
     for name in problem.input_names:
         entry = problem.input(name)
@@ -118,8 +118,7 @@ def train_deeponet(
     from .train.deeponet_task import DeepONetTask
 
     for name, value in (("n_train", n_train), ("n_test", n_test), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"train_deeponet: expected a positive integer {name}, got {value!r}")
+        check_positive_int(f"train_deeponet {name}", value)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # every rank would hold and train on the whole full-batch set: no data parallelism to gain
         raise ConfigError("train_deeponet: full-batch DeepONet training runs in one process; start it without torchrun")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_positive_int
 from .errors import ConfigError
 from .fields import Grid
 from .problem import Problem, load_problem
@@ -127,8 +128,7 @@ def train_operator(
     from .train.operator_task import OperatorTask
 
     for name, value in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"train_operator: expected a positive integer {name}, got {value!r}")
+        check_positive_int(f"train_operator {name}", value)
     from .models import get_model_class
     from .models.deeponet import DeepONet
 
