@@ -22,6 +22,7 @@ from torch import nn
 
 from .._checks import check_name
 from ..errors import ConfigError, ShapeError
+from ..models.deeponet import relative_l2_per_function
 from .deeponet_data import QUERIES, DeepONetData, Sensors, make_deeponet_data
 from .task import Task
 
@@ -198,7 +199,7 @@ class DeepONetTask(Task):
             return {"rel_l2": fused(u, x, target)}
         pred = self.model(u, x)
         # the relative error is taken in physical units
-        return {"rel_l2": _relative_l2(self._decode(pred), self._decode(target)).mean()}
+        return {"rel_l2": relative_l2_per_function(self._decode(pred), self._decode(target)).mean()}
 
     @torch.no_grad()
     def metrics(self, batch: Any) -> dict[str, float]:
@@ -212,7 +213,7 @@ class DeepONetTask(Task):
             pred = self(u, x)
         out = {"mse": float(F.mse_loss(pred, y))}
         if y.shape[-1] > 1:  # a relative error per function needs several points per function
-            out["rel_l2"] = float(_relative_l2(pred, y).mean())
+            out["rel_l2"] = float(relative_l2_per_function(pred, y).mean())
         return out
 
     @torch.no_grad()
@@ -230,7 +231,7 @@ class DeepONetTask(Task):
             pred = self(part.u, part.x)
             sq += float(((pred.double() - part.y.double()) ** 2).sum())
             count += part.y.numel()
-            rel.append(_relative_l2(pred.double(), part.y.double()).cpu().numpy())
+            rel.append(relative_l2_per_function(pred.double(), part.y.double()).cpu().numpy())
         out: dict[str, Any] = {"mse": sq / count}
         if data.y.shape[-1] > 1:
             errors = np.concatenate(rel)
@@ -265,13 +266,6 @@ def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         raise ConfigError(f"DeepONetTask: expected a batch {{'u', 'x', 'y'}}, got {type(batch).__name__}"
                           + (f" with keys {sorted(batch)}" if isinstance(batch, Mapping) else ""))
     return batch["u"], batch["x"], batch["y"]
-
-
-def _relative_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-function relative L2 over channels and points: ``(N,)``."""
-    diff = torch.linalg.vector_norm(pred - target, dim=(1, 2))
-    ref = torch.linalg.vector_norm(target, dim=(1, 2))
-    return diff / ref.clamp_min(torch.finfo(ref.dtype).tiny)
 
 
 def _problem_spec(problem: Any) -> dict[str, Any] | None:
