@@ -28,7 +28,7 @@ from ._checks import check_positive_int
 from .errors import ConfigError
 from .fields import Grid
 from .problem import Problem, load_problem
-from .workflows import RUN_FILE, OperatorRun, problem_spec
+from .workflows import RUN_FILE, OperatorRun, build_seeded_model, problem_spec
 
 __all__ = ["default_sensors", "train_deeponet"]
 
@@ -111,7 +111,6 @@ def train_deeponet(
     resume : bool
         Continue from the newest good checkpoint in ``out_dir`` if there is one.
     """
-    from .models import build_model
     from .point_solver import PointSolver
     from .train import Trainer
     from .train.deeponet_data import make_deeponet_data
@@ -133,7 +132,7 @@ def train_deeponet(
     kwargs: dict[str, Any] = {"branch": [sensors.size, 128, 128, 128], "trunk": [grid.ndim, 128, 128, 128],
                               "n_outputs": len(problem.outputs), "activation": "gelu"}
     kwargs.update(model_kwargs or {})
-    network = build_model("deeponet", **kwargs)
+    network = build_seeded_model("deeponet", seed, **kwargs)
     task = DeepONetTask(network, sensors, problem.outputs, train=train, loss=loss, normalize=normalize,
                         problem=problem)
     settings = {"kind": "deeponet", "problem": problem_spec(problem), "model": "deeponet", "model_kwargs": kwargs,

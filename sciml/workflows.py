@@ -59,6 +59,22 @@ def default_model_kwargs(model: str, problem: Problem, grid: Grid) -> dict[str, 
     return {"in_channels": n_in, "out_channels": n_out}
 
 
+def build_seeded_model(name: str, seed: int, **kwargs: Any) -> Any:
+    """``build_model(name, **kwargs)`` with initial weights drawn from ``seed``.
+
+    The Trainer seeds the run only when it starts, after the model exists; without this the initial
+    weights came from whatever state the process's global RNG was in (a fresh random seed per
+    process), so the same ``seed`` did not give the same run. The caller's RNG state is left as it was.
+    """
+    import torch
+
+    from .models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(name, **kwargs)
+
+
 def problem_spec(problem: Problem) -> dict[str, Any]:
     return {"name": problem.name, "params": problem.params, "path": problem.source}
 
@@ -121,7 +137,6 @@ def train_operator(
     from torch.utils.data import DataLoader
 
     from .data import GridDataset, generate
-    from .models import build_model
     from .solver import Solver
     from .train import Trainer
     from .train.distributed import barrier, setup_distributed
@@ -166,7 +181,7 @@ def train_operator(
 
     kwargs = default_model_kwargs(model, problem, train.grid)
     kwargs.update(model_kwargs or {})
-    network = build_model(model, **kwargs)
+    network = build_seeded_model(model, seed, **kwargs)
     task = OperatorTask.from_dataset(network, train, loss=loss, problem=problem_spec(problem))
     settings = {
         "problem": problem_spec(problem), "model": model, "model_kwargs": kwargs, "data": str(data.resolve()),

@@ -54,3 +54,13 @@ def test_a_run_learns_and_is_loaded_resumed_and_solved(tmp_path, capsys):
     assert "relative L2 error vs reference" in capsys.readouterr().out
     assert main(["train", "antiderivative", "--model", "deeponet", "--compile"]) == 2
     assert "drop --data" in capsys.readouterr().err
+
+
+def test_the_same_seed_gives_the_same_run_whatever_the_global_rng(tmp_path):
+    errors = []
+    for k, global_seed in enumerate((1, 2)):
+        torch.manual_seed(global_seed)  # the state a user's script happens to leave behind
+        run = train_deeponet("antiderivative", n_train=10, n_test=5, steps=5, out_dir=tmp_path / str(k),
+                             device="cpu", progress=False, seed=3)
+        errors.append(run.mean_error)
+    assert errors[0] == errors[1]
