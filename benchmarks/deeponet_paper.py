@@ -71,9 +71,9 @@ def train(problem: Any, sensors: Any, outputs: list[str], data: Any, branch: lis
     """
     import torch
 
+    from sciml.deeponet.task import DeepONetTask
     from sciml.models import build_model
     from sciml.train import Trainer
-    from sciml.train.deeponet_task import DeepONetTask
 
     torch.manual_seed(seed)
     model = build_model("deeponet", branch=branch, trunk=trunk, activation="relu", init="xavier_normal")
@@ -119,7 +119,7 @@ def aligned_runs(problem: Any, sensors: Any, data: Any, test: Any, steps: int, s
 def aligned_data() -> tuple[Any, Any, Any, Any]:
     """The aligned case's problem, sensors (the 100 grid nodes), 150 training and 1000 test functions."""
     import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
+    from sciml.deeponet import Sensors, make_deeponet_data
 
     problem = sciml.load_problem("antiderivative")
     sensors = Sensors.grid_nodes(problem.grid, "u")
@@ -134,7 +134,7 @@ def antiderivative_aligned(steps: int, seeds: int, data_draws: int) -> dict[str,
     test sets (network seed 0), to show how much of the error is the particular training set; and
     the same recipe with a cosine learning-rate decay to 0 over the run (not the paper's recipe).
     """
-    from sciml.train.deeponet_task import make_deeponet_data
+    from sciml.deeponet.task import make_deeponet_data
 
     problem, sensors, data, test = aligned_data()
     runs = aligned_runs(problem, sensors, data, test, steps, list(range(seeds)))
@@ -204,7 +204,7 @@ def antiderivative_aligned_rel_l2(steps: int, seeds: int) -> dict[str, Any]:
 
 def unaligned(name: str, output: str, steps: int) -> dict[str, Any]:
     import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
+    from sciml.deeponet import Sensors, make_deeponet_data
 
     problem = sciml.load_problem(name)
     sensors = Sensors.grid_nodes(problem.grid, "u")
@@ -230,7 +230,7 @@ def unaligned(name: str, output: str, steps: int) -> dict[str, Any]:
 
 def diffusion_reaction(steps: int) -> dict[str, Any]:
     import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
+    from sciml.deeponet import Sensors, make_deeponet_data
 
     problem = sciml.load_problem("diffusion_reaction")
     sensors = Sensors.grid_nodes(problem.grid, "u", fix={1: 0})  # u(x) at the 100 x-nodes

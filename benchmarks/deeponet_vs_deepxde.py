@@ -110,9 +110,9 @@ def run_sciml(data: dict, seed: int, steps: int, eval_every: int, loss: str,
               fused: bool = True) -> tuple[dict, Any]:
     import torch
 
+    from sciml.deeponet.task import DeepONetTask
     from sciml.models import build_model
     from sciml.train import Callback, Trainer
-    from sciml.train.deeponet_task import DeepONetTask
 
     torch.manual_seed(seed)
     model = build_model("deeponet", branch=BRANCH, trunk=TRUNK, activation="relu", init="xavier_normal")
@@ -246,9 +246,9 @@ def interleaved_timing(data: dict, seed: int, loss: str, blocks: int, block_step
     """
     import deepxde as dde
 
+    from sciml.deeponet.task import DeepONetTask
     from sciml.models import build_model
     from sciml.train import Callback, Trainer
-    from sciml.train.deeponet_task import DeepONetTask
 
     initial = initial_weights(seed)
     model = build_model("deeponet", branch=BRANCH, trunk=TRUNK, activation="relu", init="xavier_normal")
@@ -315,7 +315,7 @@ def main() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch.optim's first use imports dynamo (~2 s)
 
     import sciml
-    from sciml.train.deeponet_task import Sensors, make_deeponet_data
+    from sciml.deeponet import Sensors, make_deeponet_data
 
     problem = sciml.load_problem("antiderivative")
     sensors = Sensors.grid_nodes(problem.grid, "u")

@@ -5,7 +5,8 @@ The same story as ``sciml quickstart``, written out step by step:
 1. load the built-in Poisson problem (-Laplace u = f, u = g on the boundary; g and f random);
 2. make a dataset with its float64 reference solver and train a Fourier neural operator on it;
 3. call the trained solver on a boundary condition that was not in the data, written as a formula;
-4. compare with the reference solver and save a picture (prediction | reference | error) and a VTK file.
+4. compare with the reference solver and save a picture (prediction | reference | error, with the
+   inputs g and f below) and a VTK file holding answer, reference and inputs.
 
 Run: ``python examples/02_quickstart.py [--out DIR] [--epochs E] [--n-train N]`` (about three
 minutes with the defaults on two CPU cores; the tests run a smaller version).
@@ -17,9 +18,9 @@ import argparse
 from pathlib import Path
 
 import sciml
-from sciml.quickstart import NEW_BOUNDARY, NEW_SOURCE, SETTINGS
-from sciml.viz.render import compare
+from sciml.viz.render import compare, save_vtk
 from sciml.workflows import train_operator
+from sciml.workflows.quickstart import NEW_BOUNDARY, NEW_SOURCE, SETTINGS
 
 
 def main(out: Path, epochs: int, n_train: int, resolution: int) -> float:
@@ -42,14 +43,21 @@ def main(out: Path, epochs: int, n_train: int, resolution: int) -> float:
 
     # A new boundary condition and source, as formulas of the coordinates.
     solver = sciml.Solver.load(out / "run")  # the same solver, rebuilt from the checkpoint alone
-    prediction = solver(g=NEW_BOUNDARY, f=NEW_SOURCE)["u"]
+    answer = solver(g=NEW_BOUNDARY, f=NEW_SOURCE)  # {"u": Field}, and .inputs: what the model was given
+    prediction = answer["u"]
     reference = solver.reference(g=NEW_BOUNDARY, f=NEW_SOURCE)["u"]
     error = sciml.relative_l2(prediction.numpy(), reference.numpy())
     print(f"new boundary condition g = {NEW_BOUNDARY}: relative L2 error {error:.4f}")
 
-    compare(prediction, reference, screenshot=out / "quickstart.png")
-    prediction.save(str(out / "prediction.vtu"))
-    print(f"wrote {out / 'quickstart.png'} and {out / 'prediction.vtu'}")
+    # The picture: prediction | reference | error (relative L2 in its title), and below it the
+    # inputs as the solver saw them: g along the boundary (a boundary input), f as a field.
+    inputs = answer.inputs
+    on_boundary = [i.name for i in problem.inputs if i.on == "boundary"]
+    compare(prediction, reference, screenshot=out / "quickstart.png", inputs=inputs, error=error,
+            boundary_inputs=on_boundary)
+    save_vtk([prediction, sciml.Field(reference.numpy(), reference.disc, "u_reference"), *inputs.values()],
+             out / "prediction.vtu", boundary=on_boundary)
+    print(f"wrote {out / 'quickstart.png'} and {out / 'prediction.vtu'} (answer, reference and inputs)")
     return float(error)
 
 

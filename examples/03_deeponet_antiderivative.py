@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 import sciml
+from sciml.deeponet import DeepONetTask, Sensors, make_deeponet_data
+from sciml.deeponet.solver import PointSolver
 from sciml.models import build_model
-from sciml.point_solver import PointSolver
 from sciml.train import Trainer
-from sciml.train.deeponet_task import DeepONetTask, Sensors, make_deeponet_data
 
 
 def main(out: Path, steps: int, seed: int = 0, loss: str = "rel_l2") -> dict:

@@ -36,9 +36,9 @@ _LAZY = {
     "list_models": "sciml.models",
     "generate": "sciml.data",
     "GridDataset": "sciml.data",
-    "Solver": "sciml.solver",
+    "Solver": "sciml.operators.solver",
     "Trainer": "sciml.train",
-    "OperatorTask": "sciml.train",
+    "OperatorTask": "sciml.operators.task",
 }
 
 __all__ = sorted([*_LAZY, "__version__", "errors"])

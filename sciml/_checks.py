@@ -78,3 +78,12 @@ def check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
+
+
+def check_int_at_least(name: str, value: Any, low: int) -> int:
+    """``value`` if it is an int (not a bool) of at least ``low``, else a ConfigError saying so."""
+    from .errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name}: expected an int >= {low}, got {value!r}")
+    return value

@@ -1,12 +1,14 @@
 """The ``sciml`` command.
 
-``sciml problems`` · ``sciml generate PROBLEM --n N --resolution R --out FILE`` ·
-``sciml train PROBLEM --model NAME ...`` · ``sciml resume RUN`` ·
-``sciml solve RUN --set g="sin(pi*x)*y" --plot out.png --vtu out.vtu`` · ``sciml plot FILE`` ·
+``sciml problems [PROBLEM_OR_FILE]`` · ``sciml generate PROBLEM --n N --resolution R --out FILE`` ·
+``sciml train PROBLEM --model NAME ...`` (``--model pinn --set g=... --hard`` for a PINN) · ``sciml resume RUN`` ·
+``sciml solve RUN --set g="sin(pi*x)*y" --resolution 65 --plot out.png --vtu out.vtu`` · ``sciml plot FILE`` ·
 ``sciml bench [NAME] [ARGS...]`` · ``sciml quickstart``.
 
 Errors the user can fix (a SciMLError) are printed as one line and exit with status 2; anything
-else is a bug and keeps its traceback.
+else is a bug and keeps its traceback. Warnings sciml gives on purpose while solving (a
+:class:`~sciml.errors.SciMLWarning`, such as an input outside the training data) are printed as one
+line each, ``warning: ...``, on stderr.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import ConfigError, SciMLError, UnknownNameError
 
 __all__ = ["main"]
@@ -29,24 +29,72 @@ __all__ = ["main"]
 def _cmd_problems(args: argparse.Namespace) -> int:
     from .problem import list_problems, load_problem
 
+    if args.problem is not None:  # one problem, a built-in name or a user's file, in full
+        p = load_problem(args.problem)
+        if args.json:
+            print(json.dumps({**p.describe(), "source": p.source,
+                              "conditions": [_condition_text(c, p) for c in p.conditions]}, indent=2, default=str))
+        else:
+            print("\n".join(_problem_lines(p, detailed=True)))
+        return 0
     names = list_problems()
     if args.json:
         print(json.dumps({n: load_problem(n).describe() for n in names}, indent=2))
         return 0
     for name in names:
-        p = load_problem(name)
-        print(f"{name}: {p.description}")
-        for inp in p.inputs:
-            kind = inp.space if inp.is_random else f"fixed {inp.value!r}"
-            where = " (boundary data)" if inp.on == "boundary" else ""
-            print(f"    input  {inp.name}{where}: {kind}")
-        print(f"    output {', '.join(p.outputs)}")
-        if p.params:
-            print("    params " + ", ".join(f"{k}={v}" for k, v in p.params.items()))
-        if p.grid is not None:
-            extra = f", solved {p.solve_stride}x finer and subsampled" if p.solve_stride > 1 else ""
-            print(f"    grid   {'x'.join(map(str, p.grid.shape))}{extra}")
+        print("\n".join(_problem_lines(load_problem(name), detailed=False)))
     return 0
+
+
+def _value_text(value: Any, problem: Any = None) -> str:
+    """A condition's or fixed input's value in words (a condition value may name an input)."""
+    if isinstance(value, str):
+        return f"input {value}" if problem is not None and value in problem.input_names else f"{value!r}"
+    if callable(value):
+        return f"callable {getattr(value, '__name__', type(value).__name__)}"
+    return repr(value)
+
+
+def _condition_text(cond: Any, problem: Any) -> str:
+    """One condition in words: ``Dirichlet: u = input g on the boundary``."""
+    kind = type(cond).__name__
+    if kind == "Periodic":
+        period = "" if cond.period is None else f", period {cond.period:g}"
+        return f"Periodic: along axis {cond.axis}{period}"
+    outputs = ", ".join(problem.outputs) if getattr(cond, "output", None) is None else cond.output
+    where = getattr(cond, "where", None)
+    part = "on the boundary" if where is None else f"where {getattr(where, '__name__', 'where()')} holds"
+    value = _value_text(cond.value, problem)
+    if kind == "Neumann":
+        return f"Neumann: d{outputs}/dn = {value} {part}"
+    if kind == "Initial":
+        return f"Initial: {outputs} = {value} at the first time (time axis {cond.time_axis})"
+    return f"{kind}: {outputs} = {value} {part}"
+
+
+def _problem_lines(p: Any, detailed: bool) -> list[str]:
+    """What ``sciml problems`` prints for one problem (``detailed``: conditions, equation, file too)."""
+    lines = [f"{p.name}: {p.description}"]
+    if detailed and p.source:
+        lines.append(f"    file   {p.source}")
+    for inp in p.inputs:
+        kind = inp.space if inp.is_random else f"fixed {_value_text(inp.value)}"
+        where = " (boundary data)" if inp.on == "boundary" else ""
+        about = f"  ({inp.description})" if detailed and inp.description else ""
+        lines.append(f"    input  {inp.name}{where}: {kind}{about}")
+    lines.append(f"    output {', '.join(p.outputs)}")
+    if detailed:
+        lines += [f"    condition {_condition_text(c, p)}" for c in p.conditions]
+    if p.params:
+        lines.append("    params " + ", ".join(f"{k}={v}" for k, v in p.params.items()))
+    if p.grid is not None:
+        extra = f", solved {p.solve_stride}x finer and subsampled" if p.solve_stride > 1 else ""
+        box = " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in p.grid.bounds)
+        lines.append(f"    grid   {'x'.join(map(str, p.grid.shape))}" + (f" on {box}" if detailed else "") + extra)
+    if detailed:
+        has = [k for k in ("equation", "reference", "system", "observe") if getattr(p, k) is not None]
+        lines.append(f"    has    {', '.join(has) or 'nothing to solve with (no equation, no reference)'}")
+    return lines
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -94,7 +142,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sciml", description="Scientific machine learning for PDEs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("problems", help="list the built-in problems with their inputs, outputs and params")
+    p = sub.add_parser("problems", help="list the built-in problems, or describe one (a name or your file)")
+    p.add_argument("problem", nargs="?", default=None,
+                   help="a problem name or a problem file: its inputs and spaces, conditions, params, grid")
     p.add_argument("--json", action="store_true", help="print the descriptions as JSON")
     p.set_defaults(func=_cmd_problems)
 
@@ -108,7 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a file made with other settings")
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("train", help="train an operator on a problem (data generated unless given)")
+    p = sub.add_parser("train", help="train an operator on a problem (data generated unless given), or a PINN")
     p.add_argument("problem", help="problem name or path to a problem file")
     p.add_argument("--model", default="fno", help="model registry name (default fno)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
@@ -118,7 +168,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--steps", type=int, default=5000, help="full-batch steps of --model deeponet (which has no epochs or batches)")
+    p.add_argument("--steps", type=int, default=5000,
+                   help="full-batch steps of --model deeponet and --model pinn (which have no epochs or batches)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=FORMULA",
+                   help="--model pinn: the instance to solve, a value for each random input, e.g. --set g=\"sin(pi*x)*y\"")
+    p.add_argument("--hard", nargs="?", const="all", default=None, metavar="KINDS",
+                   help="--model pinn: impose the conditions exactly (all, or some of dirichlet,initial,periodic)")
+    p.add_argument("--n-interior", type=int, default=1000, help="--model pinn: interior collocation points")
+    p.add_argument("--n-boundary", type=int, default=200, help="--model pinn: boundary (and initial) points")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
@@ -137,7 +194,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("--set", action="append", default=[], metavar="NAME=FORMULA",
                    help='an input as a formula of x, y (z), e.g. --set g="sin(pi*x)*y" --set f=0')
-    p.add_argument("--plot", default=None, help="PNG with prediction, reference and error")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="answer on this many nodes per axis of the training box (default: the training grid)")
+    p.add_argument("--plot", default=None, help="PNG with the inputs, prediction, reference and error")
     p.add_argument("--vtu", default=None, help="VTK file with prediction, reference and error")
     p.add_argument("--no-reference", action="store_true", help="skip the classical solver")
     p.set_defaults(func=_cmd_solve)
@@ -179,7 +238,7 @@ def _report(run: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .workflows import train_operator
+    from .workflows.operator import train_operator
 
     model_kwargs = {}
     for key, text in _parse_assignments(args.model_arg, "--model-arg").items():
@@ -188,9 +247,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             model_kwargs[key] = text
     name = Path(args.problem).stem
-    out = args.out or f"runs/{name}_{args.model}"
+    out = args.run = args.out or f"runs/{name}_{args.model}"  # args.run: named if interrupted
+    if args.model != "pinn" and (args.set or args.hard):
+        raise ConfigError("sciml train: --set and --hard are for --model pinn (an operator learns every "
+                          "instance; give inputs to `sciml solve`)")
+    if args.model == "pinn":  # one instance, no data: the equation and the conditions at points
+        from .workflows.pinn import train_pinn
+
+        if args.data is not None or args.precision != "fp32" or args.compile:
+            raise ConfigError("sciml train --model pinn makes no data and trains in fp32 without compile; drop "
+                              "--data, --precision and --compile")
+        hard: Any = False if args.hard is None else True if args.hard == "all" else \
+            [k.strip() for k in args.hard.split(",") if k.strip()]
+        pinn = train_pinn(args.problem, inputs=_parse_assignments(args.set, "--set"), model_kwargs=model_kwargs,
+                          hard=hard, n_interior=args.n_interior, n_boundary=args.n_boundary,
+                          n_initial=args.n_boundary, steps=args.steps, lr=args.lr, device=args.device,
+                          seed=args.seed, out_dir=out)
+        if os.environ.get("RANK", "0") == "0":
+            error = (f"relative L2 vs reference {pinn.errors['rel_l2']:.4f}" if "rel_l2" in pinn.errors
+                     else "no reference to compare with")
+            print(f"run {pinn.run_dir}: PINN, {error} ({pinn.result.reason})")
+        return 0
     if args.model == "deeponet":  # answers at points: sensors, full-batch steps, a PointSolver
-        from .deeponet_workflow import train_deeponet
+        from .workflows.deeponet import train_deeponet
 
         if args.data is not None or args.precision != "fp32" or args.compile:
             raise ConfigError("sciml train --model deeponet makes its own data and trains in fp32 without "
@@ -211,7 +290,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from .workflows import resume_operator
+    from .workflows.resume import resume_operator
 
     run = resume_operator(args.run)
     _report(run)
@@ -219,49 +298,47 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    from .fields import Field
-    from .solver import Solver
-    from .viz.render import compare, save_vtk
+    import warnings
 
-    solver = Solver.load(args.run)
-    inputs = _parse_assignments(args.set, "--set")
-    if isinstance(solver, Solver):
-        prediction = solver(**inputs)
-    else:  # a DeepONet answers at points: sample it on its training grid
-        prediction = solver(**inputs).on(solver.grid)
-    reference = None if args.no_reference else solver.reference(**inputs)
-    for name, pred in prediction.items():
+    from .errors import SciMLWarning
+    from .workflows.solve import describe_grid, solve_run, write_plot, write_vtu
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            solved = solve_run(args.run, _parse_assignments(args.set, "--set"), resolution=args.resolution,
+                               reference=not args.no_reference)
+        finally:  # what the solver warned about is said before the answer, or before the error
+            for w in caught:
+                if issubclass(w.category, SciMLWarning):
+                    print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    where = describe_grid(solved.grid)
+    if solved.trained_grid is not None and solved.trained_grid != solved.grid:
+        where += f" (trained on {describe_grid(solved.trained_grid)})"
+    print(f"{solved.kind} answer on {where}")
+    for name, pred in solved.prediction.items():
         line = f"{name}: min {pred.numpy().min():.4g}, max {pred.numpy().max():.4g}"
-        if reference is not None:
-            ref = reference[name].numpy()
-            line += f", relative L2 error vs reference {np.linalg.norm(pred.numpy() - ref) / np.linalg.norm(ref):.3e}"
+        if name in solved.errors:
+            line += f", relative L2 error vs reference {solved.errors[name]:.3e}"
         print(line)
-    first = solver.output_names[0]
     if args.plot:
-        if reference is None:
-            prediction[first].plot(screenshot=args.plot)
-        else:
-            compare(prediction[first], reference[first], screenshot=args.plot)
-        print(f"wrote {args.plot}")
+        print(f"wrote {write_plot(solved, args.plot)}")
     if args.vtu:
-        fields = [Field(f.values, f.disc, f"{n}_prediction") for n, f in prediction.items()]
-        if reference is not None:
-            fields += [Field(f.values, f.disc, f"{n}_reference") for n, f in reference.items()]
-            fields += [Field(prediction[n].numpy() - f.numpy(), f.disc, f"{n}_error") for n, f in reference.items()]
-        save_vtk(fields, args.vtu)
-        print(f"wrote {args.vtu}")
+        print(f"wrote {write_vtu(solved, args.vtu)}")
     return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .viz.files import plot_file
+    from .workflows.plot_file import plot_file
 
     print(f"wrote {plot_file(args.file, out=args.out, index=args.index)}")
     return 0
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
-    from .quickstart import quickstart
+    from .workflows.quickstart import quickstart
 
     quickstart(out_dir=args.out, epochs=args.epochs, seed=args.seed)
     return 0
@@ -276,7 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sciml {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sciml {args.command}: interrupted", file=sys.stderr)
+        run = getattr(args, "run", None)
+        hint = (f"; the run keeps its checkpoints: continue it with `sciml resume {run}`"
+                if args.command in ("train", "resume") and run else "")
+        print(f"sciml {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -23,6 +23,9 @@ __all__ = [
     "CheckpointError",
     "DatasetError",
     "ProblemError",
+    "FixedInputError",
+    "SciMLWarning",
+    "OutOfDistributionWarning",
 ]
 
 
@@ -83,6 +86,19 @@ class DatasetError(SciMLError, RuntimeError):
 
 class ProblemError(SciMLError, ValueError):
     """A problem definition is inconsistent or incomplete for the requested use."""
+
+
+class FixedInputError(ProblemError):
+    """An input that was fixed when the model was trained was given another value."""
+
+
+class SciMLWarning(UserWarning):
+    """Base class of the warnings sciml gives on purpose (the CLI prints them as ``warning: ...``)."""
+
+
+class OutOfDistributionWarning(SciMLWarning):
+    """An input lies outside what the trained model saw in its training data: the answer is an
+    extrapolation and may be far off."""
 
 
 def _is_seq(x: Any) -> bool:

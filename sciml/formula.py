@@ -2,7 +2,11 @@
 
 Used by the CLI (``sciml solve RUN --set g="sin(pi*x)*y"``) and wherever a user gives an input as
 text. The expression is parsed with :mod:`ast` and only arithmetic, numbers, the coordinate names
-and a fixed set of numpy functions are allowed, so a formula can never run arbitrary code.
+and a fixed set of functions are allowed, so a formula can never run arbitrary code.
+
+The same parsed formula evaluates with numpy (``backend="numpy"``, the default: arrays on grids) or
+with torch (``backend="torch"``: tensors in, a tensor out, differentiable by autograd; what PINNs
+use for condition values and hard constraints, ``Dirichlet("sin(pi*x)*y")``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import numpy as np
 
 from .errors import ConfigError, UnknownNameError
 
-__all__ = ["compile_formula", "FUNCTIONS", "CONSTANTS"]
+__all__ = ["compile_formula", "FUNCTIONS", "CONSTANTS", "BACKENDS"]
+
+BACKENDS = ("numpy", "torch")
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: getattr(np, name)
@@ -38,10 +44,12 @@ _BINARY = {
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal}
+_TORCH_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
 
 
-def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t")) -> Callable[..., Any]:
-    """Parse ``expr`` once and return ``f(**coords)`` evaluating it with numpy.
+def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t"),
+                    backend: str = "numpy") -> Callable[..., Any]:
+    """Parse ``expr`` once and return ``f(**coords)`` evaluating it with numpy (or torch).
 
     Parameters
     ----------
@@ -50,6 +58,11 @@ def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t")
         ``variables`` and the functions in :data:`FUNCTIONS`.
     variables : tuple of str
         Names the formula may use as coordinates.
+    backend : {"numpy", "torch"}
+        ``"torch"`` evaluates with torch functions: give tensors (numbers are broadcast), get a tensor
+        of their dtype and device that autograd differentiates (comparisons give 0/1 of that dtype,
+        without gradient). The torch functions are looked up at the first evaluation, so compiling
+        a formula never imports torch.
 
     Raises
     ------
@@ -58,6 +71,8 @@ def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t")
     ConfigError
         On a syntax error or any attribute, call or construct outside the allowed set.
     """
+    if backend not in BACKENDS:
+        raise UnknownNameError("formula backend", backend, BACKENDS)
     if not isinstance(expr, str) or not expr.strip():
         raise ConfigError(f"formula: expected a non-empty expression string, got {expr!r}")
     try:
@@ -72,14 +87,16 @@ def compile_formula(expr: str, variables: tuple[str, ...] = ("x", "y", "z", "t")
         missing = [v for v in used if coords.get(v) is None]
         if missing:
             raise ConfigError(f"formula {expr!r} uses {missing}, which this domain does not have")
+        ops = _NUMPY if backend == "numpy" else _torch_ops()
         try:
             with np.errstate(all="ignore"):  # non-finite results are reported by the caller's checks
-                return _eval(tree.body, coords)
-        except (OverflowError, ZeroDivisionError, ValueError, TypeError) as exc:
+                return _eval(tree.body, coords, ops)
+        except (OverflowError, ZeroDivisionError, ValueError, TypeError, RuntimeError) as exc:
             raise ConfigError(f"formula {expr!r} failed to evaluate: {exc}") from None
 
     evaluate.__doc__ = f"Evaluate {expr!r}."
     evaluate.expression = expr  # type: ignore[attr-defined]
+    evaluate.backend = backend  # type: ignore[attr-defined]
     return evaluate
 
 
@@ -111,7 +128,58 @@ def _check(node: ast.AST, expr: str, variables: set[str]) -> None:
             raise ConfigError(f"formula {expr!r}: {type(sub).__name__} is not allowed in a formula")
 
 
-def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
+class _Ops:
+    """The functions and comparisons one backend evaluates a formula with."""
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]], compare: Callable[..., Any]) -> None:
+        self.functions, self.compare = functions, compare
+
+
+def _numpy_compare(op: type, left: Any, right: Any) -> Any:
+    return _COMPARE[op](left, right).astype(np.float64)
+
+
+_NUMPY = _Ops(FUNCTIONS, _numpy_compare)
+_TORCH: list[_Ops] = []  # built at the first torch evaluation (importing torch is slow)
+
+
+def _torch_ops() -> _Ops:
+    if _TORCH:
+        return _TORCH[0]
+    import torch
+
+    def like(args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Numbers as tensors of the dtype and device of the first tensor argument (torch functions
+        take tensors only)."""
+        ref = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.get_default_dtype()
+        device = ref.device if ref is not None else None
+        return tuple(a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=dtype, device=device)
+                     for a in args)
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda *args: fn(*like(args))
+
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        cond, a, b = like((cond, a, b))
+        return torch.where(cond != 0, a, b)
+
+    names = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2", "asin": "asin",
+             "acos": "acos", "atan": "atan", "atan2": "atan2"}
+    functions = {name: wrap(getattr(torch, names.get(name, name))) for name in FUNCTIONS if name != "where"}
+    functions["where"] = where
+
+    def compare(op: type, left: Any, right: Any) -> Any:
+        left, right = like((left, right))
+        out = _TORCH_COMPARE[op](left, right)
+        dtype = next((t.dtype for t in (left, right) if t.is_floating_point()), torch.get_default_dtype())
+        return out.to(dtype)
+
+    _TORCH.append(_Ops(functions, compare))
+    return _TORCH[0]
+
+
+def _eval(node: ast.AST, env: Mapping[str, Any], ops: _Ops = _NUMPY) -> Any:
     if isinstance(node, ast.Constant):
         # Integer literals become floats so that 9**9**9 overflows at once instead of running forever.
         return float(node.value)
@@ -120,12 +188,12 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
             return env[node.id]
         return CONSTANTS[node.id]
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+        return _BINARY[type(node.op)](_eval(node.left, env, ops), _eval(node.right, env, ops))
     if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)](_eval(node.operand, env))
+        return _UNARY[type(node.op)](_eval(node.operand, env, ops))
     if isinstance(node, ast.Compare):
-        left, right = _eval(node.left, env), _eval(node.comparators[0], env)
-        return _COMPARE[type(node.ops[0])](left, right).astype(np.float64)
+        left, right = _eval(node.left, env, ops), _eval(node.comparators[0], env, ops)
+        return ops.compare(type(node.ops[0]), left, right)
     if isinstance(node, ast.Call):
-        return FUNCTIONS[node.func.id](*[_eval(a, env) for a in node.args])  # type: ignore[union-attr]
+        return ops.functions[node.func.id](*[_eval(a, env, ops) for a in node.args])  # type: ignore[union-attr]
     raise ConfigError(f"formula: cannot evaluate {type(node).__name__}")  # unreachable after _check

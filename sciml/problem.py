@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_positive_int
+from ._checks import as_float_array, check_finite, check_positive_int
 from .errors import ConfigError, ProblemError, ShapeError, UnknownNameError
 from .fields import Field, Grid
 
@@ -63,6 +63,10 @@ class Input:
         each boundary datum (any interior values a user passes are replaced).
     description : str
         One line for ``sciml problems``.
+    variable : bool
+        For a fixed input: a trained solver may be given other values of it (it then warns that
+        the answer is an extrapolation). By default a trained solver refuses another value of a
+        fixed input, since the model never saw one.
     """
 
     name: str
@@ -70,6 +74,7 @@ class Input:
     value: Any = None
     on: str = "domain"
     description: str = ""
+    variable: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -303,6 +308,13 @@ class Problem:
         out = {k: np.broadcast_to(v, (b, *grid.shape)).copy() for k, v in out.items()}
         return self._canonical(out, grid)
 
+    def evaluate_input(self, name: str, value: Any, grid: Grid) -> np.ndarray:
+        """One input's value (array, number, callable, formula or Field) as ``(B, *grid.shape)``,
+        canonicalised like :meth:`prepare_inputs` does (boundary inputs: harmonic extension)."""
+        self.input(name)  # raises UnknownNameError naming the problem's inputs
+        arr = _evaluate(value, grid, name)
+        return self._canonical({name: arr if arr.ndim == grid.ndim + 1 else arr[None]}, grid)[name]
+
     def _canonical(self, values: dict[str, np.ndarray], grid: Grid) -> dict[str, np.ndarray]:
         """Replace boundary inputs' interior by the discrete harmonic extension of their trace."""
         boundary = [i.name for i in self.inputs if i.on == "boundary" and i.name in values]
@@ -313,12 +325,53 @@ class Problem:
                 values[name] = harmonic_extension(values[name], grid)
         return values
 
+    def dirichlet_nodes(self, grid: Grid, inputs: Mapping[str, np.ndarray]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Where the Dirichlet conditions fix the outputs on ``grid``, and to what.
+
+        Returns ``[(output, mask, values)]``: ``mask`` the boundary nodes the condition covers
+        (``grid.shape``, bool), ``values`` ``(B, *grid.shape)`` (read on the mask only). ``inputs`` are
+        prepared inputs ``{name: (B, *grid.shape)}``; a condition value naming an input reads it, a
+        number, formula or callable of the coordinates is evaluated on the grid.
+        """
+        batch = next(iter(inputs.values())).shape[0] if inputs else 1
+        boundary = np.zeros(grid.shape, dtype=bool)
+        # Faces of a time axis (initial conditions) or of a periodic axis are not Dirichlet boundary.
+        skip = {c.axis % grid.ndim for c in self.conditions if isinstance(c, Periodic)}
+        skip |= {c.time_axis % grid.ndim for c in self.conditions if isinstance(c, Initial)}
+        for axis in set(range(grid.ndim)) - skip:
+            for end in (0, -1):
+                index = [slice(None)] * grid.ndim
+                index[axis] = end
+                boundary[tuple(index)] = True
+        out = []
+        for cond in self.conditions:
+            if not isinstance(cond, Dirichlet):
+                continue
+            mask = boundary
+            if cond.where is not None:
+                mask = boundary & np.asarray(cond.where(grid.points()), dtype=bool).reshape(grid.shape)
+            if isinstance(cond.value, str) and cond.value in self.input_names:
+                values = np.asarray(inputs[cond.value], dtype=np.float64)
+            else:
+                values = np.broadcast_to(_evaluate(cond.value, grid, "Dirichlet value"), (batch, *grid.shape))
+            names = self.outputs if cond.output is None else (cond.output,)
+            out += [(name, mask, values) for name in names]
+        return out
+
     # -- reference -----------------------------------------------------------------------------
     def solve_batch(self, inputs: Mapping[str, np.ndarray], grid: Grid) -> dict[str, np.ndarray]:
         """Run the reference solver on prepared inputs ``{name: (B, *grid.shape)}``."""
         if self.reference is None:
             raise ProblemError(f"problem {self.name!r} has no reference solver")
-        outputs = self.reference(dict(inputs), grid, dict(self.params))
+        for name, values in inputs.items():
+            check_finite(f"input {name!r} of problem {self.name!r}", values)
+        try:
+            outputs = self.reference(dict(inputs), grid, dict(self.params))
+        except ConfigError as exc:
+            named = _name_the_input(exc, inputs, self.name)
+            if named is None:
+                raise
+            raise named from None
         missing = set(self.outputs) - set(outputs)
         if missing:
             raise ProblemError(f"reference of {self.name!r} returned {sorted(outputs)}, missing {sorted(missing)}")
@@ -393,6 +446,26 @@ class InverseProblem(Problem):
         return {k: np.asarray(measured[k], dtype=np.float64) for k in self.input_names}, {
             self.unknown: fwd_inputs[self.unknown]
         }
+
+
+def _name_the_input(exc: ConfigError, inputs: Mapping[str, np.ndarray], problem: str) -> ConfigError | None:
+    """A numerics check's error (it names its own argument, e.g. ``solve_elliptic``'s ``a``, and keeps the
+    values it refused) retold with the name of the problem's input whose values were passed there;
+    None when that input cannot be told (the reference passed something computed from the inputs)."""
+    argument, detail, values = (getattr(exc, k, None) for k in ("argument", "detail", "values"))
+    if argument is None or detail is None or values is None:
+        return None
+    hits = []
+    for name, arr in inputs.items():
+        try:
+            same = np.array_equal(np.broadcast_to(values, np.shape(arr)), arr)
+        except ValueError:  # shapes that do not broadcast: not this input
+            same = False
+        if same:
+            hits.append(name)
+    if len(hits) != 1:
+        return None
+    return type(exc)(f"input {hits[0]!r} of problem {problem!r} (the reference solver's {argument!r}): {detail}")
 
 
 def _evaluate(value: Any, grid: Grid, name: str) -> np.ndarray:

@@ -6,7 +6,8 @@ sweeps and a cumulative sum, solved on a grid twice as fine (``solve_stride=2``)
 
 As a script, ``python _data_toy.py OUT N SHARD_SIZE SEED LOG`` generates ``OUT`` from it and appends
 one line ``done total`` to ``LOG`` after every shard, so that a test can kill it mid-way.
-``SCIML_TOY_SLEEP`` (seconds) slows the reference down to give the test time to do so.
+``SCIML_TOY_SLEEP`` (seconds) slows the reference down; ``SCIML_TOY_HOLD_AT`` (samples) makes the script
+stop there until it is killed, so that a test can kill it mid-way without a race.
 """
 
 from __future__ import annotations
@@ -92,5 +93,8 @@ if __name__ == "__main__":
     def report(done: int, total: int) -> None:
         with open(log, "a") as fh:
             fh.write(f"{done} {total}\n")
+        if done >= int(os.environ.get("SCIML_TOY_HOLD_AT", total + 1)):
+            while True:  # hold here until the test's SIGKILL: no race with the remaining shards
+                time.sleep(3600)
 
     generate(__file__, int(n), seed=int(seed), path=out, shard_size=int(shard_size), progress=report)

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import sciml
+from sciml.deeponet import DeepONetTask, Sensors, make_deeponet_data
 from sciml.errors import ConfigError, ShapeError
 from sciml.models import build_model, model_from_spec
 from sciml.models.deeponet import DeepONet, StackedMLP
 from sciml.train import Trainer
-from sciml.train.deeponet_task import DeepONetTask, Sensors, make_deeponet_data
 
 STRATEGIES = [("single", [10, 8, 8], [2, 8, 8], 1), ("independent", [10, 8, 8], [2, 8, 8], 2),
               ("split_branch", [10, 8, 16], [2, 8, 8], 2), ("split_trunk", [10, 8, 8], [2, 8, 16], 2),

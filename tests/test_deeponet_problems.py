@@ -9,10 +9,10 @@ from scipy.integrate import solve_ivp
 from scipy.interpolate import CubicSpline
 
 import sciml
+from sciml.deeponet.data import DeepONetData, Sensors, interpolate_cubic, make_deeponet_data
 from sciml.errors import ConfigError, ShapeError, UnknownNameError
 from sciml.numerics import rk4, solve_diffusion_reaction, spline_antiderivative
 from sciml.numerics.diffusion_reaction import thomas
-from sciml.train.deeponet_data import DeepONetData, Sensors, interpolate_cubic, make_deeponet_data
 
 
 # -- reference solvers --------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import sciml
-from sciml.deeponet_workflow import default_sensors, train_deeponet
+from sciml.deeponet.solver import PointSolver
 from sciml.errors import ConfigError
-from sciml.point_solver import PointSolver
 from sciml.workflows import resume_operator
+from sciml.workflows.deeponet import default_sensors, train_deeponet
 
 
 @pytest.fixture(autouse=True)

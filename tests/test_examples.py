@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(script: str, out: Path, *args: str, timeout: int = 300) -> str:
+def _run(script: str, out: Path, *args: str, timeout: int = 1800) -> str:  # generous: a busy CI machine
     # One intra-op thread: the examples' networks are small, and two threads on a busy 2-core
     # machine stall on every small matrix product.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

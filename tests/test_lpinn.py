@@ -227,10 +227,10 @@ def test_soft_initial_terms_and_checkpoint_state():
 
 
 def test_checkpoint_and_resume_through_the_trainer(tmp_path, monkeypatch):
-    from sciml.train import trainer as trainer_module
+    from sciml.train import logging as logging_module
     from sciml.train.checkpoint import list_checkpoints
 
-    monkeypatch.setattr(trainer_module, "plot_history", lambda *a: None)  # matplotlib's import: seconds
+    monkeypatch.setattr(logging_module, "plot_history", lambda *a: None)  # matplotlib's import: seconds
 
     problem = _with("convection", c=10.0, nu=0.01)
 

@@ -141,8 +141,34 @@ def test_hard_constraints_hold_exactly():
     np.testing.assert_allclose(ends[:7], ends[7:], atol=1e-6)
     with pytest.raises(ShapeError, match="MLP input"):
         PINNTask(advection, MLP(2, 1, hidden=[8]), hard=["periodic"], n_interior=8)
-    with pytest.raises(ConfigError, match="torch tensors"):  # a numpy formula cannot be a hard lift
-        PINNTask(advection, MLP(2, 1, hidden=[8]), hard=["initial"], n_interior=8)
+    # a formula is evaluated with torch, so it can be a hard lift; a numpy callable cannot
+    task = PINNTask(advection, MLP(2, 1, hidden=[8]), hard=["initial"], n_interior=8)
+    x0 = np.stack([np.linspace(0, 2 * math.pi, 9), np.zeros(9)], 1)
+    np.testing.assert_allclose(task.predict(x0)[:, 0], np.sin(x0[:, 0]), atol=1e-6)
+    numpy_initial = Problem(name="advection_np", inputs=[], outputs=["u"], domain=advection.domain,
+                            equation=advection.equation,
+                            conditions=[Periodic(axis=0), Initial(lambda x, t: np.sin(x), time_axis=1)])
+    with pytest.raises(ConfigError, match="torch tensors"):
+        PINNTask(numpy_initial, MLP(2, 1, hidden=[8]), hard=["initial"], n_interior=8)
+
+
+@pytest.mark.parametrize("hard", [True, ["dirichlet"]])
+def test_a_formula_hard_dirichlet_condition_trains_and_holds_on_the_boundary(hard):
+    """Dirichlet("sin(pi*x)*y") with hard=...: the formula is compiled to torch, differentiated by the
+    equation, and the trained network meets it on the boundary."""
+    problem = Problem(name="laplace_formula", inputs=[], outputs=["u"], domain=Domain.rectangle([0, 0], [1, 1]),
+                      equation=lambda u, x, inputs: -diff.laplacian(u, x),
+                      conditions=[Dirichlet("sin(pi*x)*y")])
+    torch.manual_seed(0)
+    task = PINNTask(problem, MLP(2, 1, hidden=[16, 16], activation="tanh").double(), hard=hard, n_interior=64,
+                    dtype=torch.float64)
+    assert task.term_names == ["pde"]
+    before = float(task.loss_terms()["pde"].detach())
+    Trainer(task, steps=30, lr=1e-2, progress=False).fit()
+    assert float(task.loss_terms()["pde"].detach()) < before  # the formula's Laplacian reached the loss
+    x = sample_boundary(problem.domain, 200, "uniform", 0)
+    exact = np.sin(np.pi * x[:, 0]) * x[:, 1]
+    np.testing.assert_allclose(task.predict(x)[:, 0], exact, rtol=0, atol=1e-6)
 
 
 def test_soft_periodic_and_neumann_terms():

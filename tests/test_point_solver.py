@@ -10,13 +10,13 @@ import torch
 from scipy.interpolate import RegularGridInterpolator
 
 import sciml
-from sciml.errors import ConfigError, ProblemError, ShapeError, UnknownNameError
+from sciml.deeponet import DeepONetTask, Sensors, make_deeponet_data
+from sciml.deeponet.solver import PointSolver
+from sciml.errors import FixedInputError, ProblemError, ShapeError, UnknownNameError
 from sciml.fields import Field
 from sciml.models import build_model
-from sciml.point_solver import PointSolver
 from sciml.problem import Input
 from sciml.train import Trainer
-from sciml.train.deeponet_task import DeepONetTask, Sensors, make_deeponet_data
 
 NEW_G = "sin(pi*x)*y + 0.5*cos(2*pi*y)*x"
 
@@ -77,8 +77,9 @@ def test_inputs_are_read_exactly_at_the_sensors(laplace_solver):
 
 def test_invalid_queries_are_rejected(laplace_solver):
     solver = laplace_solver
-    with pytest.raises(ConfigError, match="reads only"):
+    with pytest.raises(FixedInputError, match="'f' was fixed when the model was trained"):
         solver(g=NEW_G, f=1.0)  # the network was trained with f = 0 and cannot respond to it
+    solver(g=NEW_G, f=0.0)  # the fixed value itself is fine
     with pytest.raises(UnknownNameError):
         solver(h=NEW_G)
     with pytest.raises(ProblemError):

@@ -16,7 +16,7 @@ from sciml.errors import (
     UnknownNameError,
 )
 from sciml.fields import Field, Grid
-from sciml.solver import Solver
+from sciml.operators.solver import Solver
 from sciml.workflows import resume_operator, train_operator
 
 SMALL = {"n_modes": [6, 6], "width": 16, "n_layers": 3, "padding": 0}

@@ -17,13 +17,20 @@ from sciml.spaces import (
     RBFGRF,
     BoundaryGRF,
     Fixed,
+    LogNormal,
+    Product,
     Space,
+    Sum,
+    Tanh,
+    Thresholded,
     ThresholdedGRF,
+    Transformed,
     TrigSeries,
-    _psd_factor,
     boundary_indices,
+    register_space,
     space_from_dict,
 )
+from sciml.spaces.base import _psd_factor
 
 GRID_1D = Grid(17, bounds=[(-1.0, 2.0)])
 GRID_2D = Grid((9, 12), bounds=[(0.0, 1.0), (0.0, 2.0)])
@@ -37,6 +44,13 @@ ALL_SPACES = [
     BoundaryGRF(),
     TrigSeries(basis="fourier", distribution="uniform"),
     Fixed("sin(pi*x) + 2"),
+    LogNormal(GRF(alpha=2.5, tau=4.0)),
+    Transformed(RBFGRF(), "1 + u**2 * x"),
+    Tanh(GRF(), a=6.0, b=4.0),
+    Thresholded(GRF(), hi=12.0, lo=3.0),
+    GRF() + 2.0 * TrigSeries() - 1.0,
+    Product([LogNormal(GRF()), RBFGRF(), 0.5]),
+    Sum([BoundaryGRF(), Fixed("x")]),
 ]
 
 
@@ -378,3 +392,132 @@ def test_grf_alpha_above_half_dimension_is_accepted_in_1d_only() -> None:
     assert space.sample(2, GRID_1D, 0).shape == (2, *GRID_1D.shape)
     with pytest.raises(ConfigError, match="alpha"):
         space.sample(2, GRID_2D, 0)
+
+
+# -- composed spaces and the public Space contract ---------------------------------------------------------
+def test_composed_spaces_are_the_functions_of_their_parts() -> None:
+    grid = GRID_2D
+    g = GRF().sample(4, grid, 5)
+    np.testing.assert_allclose(LogNormal(GRF()).sample(4, grid, 5), np.exp(g), rtol=1e-12)
+    np.testing.assert_allclose(Transformed(GRF(), "exp(u)").sample(4, grid, 5), np.exp(g), rtol=1e-12)
+    np.testing.assert_allclose(Transformed(GRF(), np.exp).sample(4, grid, 5), np.exp(g), rtol=1e-12)
+    np.testing.assert_allclose(Tanh(GRF(), a=6.0, b=-4.0).sample(4, grid, 5), 6 - 4 * np.tanh(g), rtol=1e-12)
+    # Thresholded(GRF()) is exactly the Darcy coefficient ThresholdedGRF
+    np.testing.assert_array_equal(Thresholded(GRF(), hi=12.0, lo=3.0).sample(4, grid, 5),
+                                  ThresholdedGRF().sample(4, grid, 5))
+    # operators: numbers fold into one constant, a lone space comes back as itself
+    assert repr(GRF() * 1.0) == repr(GRF()) and repr(0 + GRF()) == repr(GRF())
+    assert isinstance(GRF() + GRF(), Sum) and isinstance(-GRF(), Product) and isinstance(GRF() / 2, Product)
+    assert len((GRF() + RBFGRF() + TrigSeries()).parts) == 3  # flattened
+    assert (GRF() * 2.0 * 3.0).parts[1] == 6.0
+    h = Sum([GRF(), 1.0]).sample(3, grid, 9)
+    np.testing.assert_allclose(Product([GRF(), 2.0]).sample(3, grid, 9), 2 * (h - 1), rtol=1e-12)
+    # the parts of a sum draw independently: the variance of GRF + GRF is twice that of GRF
+    many = GRF().sample(4000, GRID_1D, 0)[:, 3]
+    twice = (GRF() + GRF()).sample(4000, GRID_1D, 0)[:, 3]
+    assert twice.var() / many.var() == pytest.approx(2.0, rel=0.1)
+    product = (GRF() * GRF()).sample(4000, GRID_1D, 0)[:, 3]
+    assert abs(product.mean()) < 4 * product.std() / math.sqrt(4000)  # independent zero-mean factors
+
+
+def test_composed_spaces_check_grids_and_values() -> None:
+    with pytest.raises(ConfigError, match="alpha"):  # the inner space's own grid check
+        LogNormal(GRF(alpha=1.0)).sample(2, GRID_2D, 0)
+    with pytest.raises(ConfigError, match="dimension"):
+        (BoundaryGRF() + GRF()).sample(2, GRID_3D, 0)
+    with pytest.raises(ConfigError, match="non-finite"):
+        Transformed(GRF(), "log(u)").sample(2, GRID_1D, 0)  # log of negative values
+    with pytest.raises(ConfigError, match="uses"):
+        Transformed(GRF(), "u * y").sample(2, GRID_1D, 0)  # no y on a 1-D grid
+    with pytest.raises(UnknownNameError):
+        Transformed(GRF(), "exp(w)")
+    with pytest.raises(ConfigError, match="formula string"):
+        Transformed(GRF(), np.exp).to_dict()
+    with pytest.raises(ConfigError, match="at least one space"):
+        Sum([1.0, 2.0])
+    with pytest.raises(ConfigError):
+        Product([GRF(), "x"])
+    with pytest.raises(TypeError):
+        GRF() + "sin(x)"
+    assert "exp" in repr(Transformed(GRF(), np.exp))
+
+
+@register_space
+class _Bump(Space):
+    """A user's space written against the public contract only."""
+
+    kind = "test_bump"
+    ndims = (1,)
+
+    def __init__(self, width: float = 0.1) -> None:
+        self.width = width
+
+    def params(self):
+        return {"width": self.width}
+
+    def draw(self, n, grid, rng):
+        centres = rng.uniform(0, 1, (n, 1))
+        return np.exp(-((grid.axes[0][None, :] - centres) ** 2) / self.width**2)
+
+
+@register_space
+class _OldStyle(Space):
+    """A space written against the earlier private names (as problems/diffusion_reaction.py is)."""
+
+    kind = "test_old_style"
+
+    def __init__(self, scale: float = 2.0) -> None:
+        self.scale = scale
+
+    def _params(self):
+        return {"scale": self.scale}
+
+    def _sample(self, n, grid, rng):
+        return self.scale * rng.standard_normal((n, *grid.shape))
+
+
+def test_a_user_space_needs_only_draw_and_params() -> None:
+    grid = Grid(33)
+    for space in (_Bump(0.2), _OldStyle(3.0)):
+        a = space.sample(5, grid, 1)
+        assert a.shape == (5, 33) and a.dtype == np.float64
+        np.testing.assert_array_equal(a[:2], space.sample(2, grid, 1))
+        rebuilt = space_from_dict(json.loads(json.dumps(space.to_dict())))
+        np.testing.assert_array_equal(rebuilt.sample(5, grid, 1), a)
+        assert space.params() == space._params()  # both names answer, whichever the class wrote
+        composed = space_from_dict(json.loads(json.dumps(LogNormal(space * 0.5).to_dict())))
+        assert np.all(composed.sample(3, grid, 0) > 0)
+    with pytest.raises(ConfigError, match="draw and params"):
+        @register_space
+        class _Empty(Space):
+            kind = "test_empty"
+
+
+def test_draw_results_are_checked() -> None:
+    class WrongShape(Space):
+        kind = "wrong_shape"
+
+        def params(self):
+            return {}
+
+        def draw(self, n, grid, rng):
+            return np.zeros((n, 3))
+
+    with pytest.raises(ShapeError, match="draw"):
+        WrongShape().sample(2, GRID_1D, 0)
+
+
+def test_formula_torch_backend_matches_numpy_and_differentiates() -> None:
+    torch = pytest.importorskip("torch")
+    text = "sin(pi*x)*y + where(x > 0.5, 1, 0) + minimum(x, 0.3) + atan2(y, 1) + 2**x + hypot(x, y)"
+    x = torch.rand(7, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(7, dtype=torch.float64)
+    out = compile_formula(text, backend="torch")(x=x, y=y)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.requires_grad
+    expected = compile_formula(text)(x=x.detach().numpy(), y=y.numpy())
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-12)
+    (grad,) = torch.autograd.grad(compile_formula("sin(pi*x)", backend="torch")(x=x).sum(), x)
+    np.testing.assert_allclose(grad.numpy(), np.pi * np.cos(np.pi * x.detach().numpy()), rtol=1e-12)
+    assert compile_formula("x*2", backend="torch")(x=torch.ones(2, dtype=torch.float32)).dtype == torch.float32
+    with pytest.raises(UnknownNameError):
+        compile_formula("x", backend="jax")

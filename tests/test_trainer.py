@@ -35,7 +35,7 @@ from sciml.train import (
     read_history,
     resolve_device,
 )
-from sciml.train.logging import make_progress
+from sciml.train.progress import Progress, format_duration, progress_mode
 
 
 # -- tasks --------------------------------------------------------------------------------------
@@ -473,10 +473,42 @@ def test_resolve_device_and_move_to_device():
     assert moved["pair"][1] == "label" and moved["n"] == 3 and torch.equal(moved["x"], batch["x"])
 
 
-def test_progress_is_quiet_without_a_terminal():
-    bar = make_progress(10, 0, None, is_main=True)  # pytest captures stderr: not a TTY
-    assert bar.disable
-    assert make_progress(10, 0, True, is_main=False).disable
+def test_progress_without_a_terminal_prints_plain_lines():
+    import io
+
+    stream = io.StringIO()  # not a TTY: "auto" means plain lines, never a bar
+    progress = Progress(100, 0, progress_mode(None), stream=stream, every_s=1e9)
+    assert progress.mode == "lines"
+    for step in range(1, 101):
+        progress.update(step, loss=1.0 / step)
+        if step == 30:
+            progress.set_validation({"test@33/rel_l2": 0.0341, "test@33/mse": 1e-4})
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 10  # every tenth of the run (the clock interval is out of reach here)
+    assert lines[0].startswith("[train] step 10/100 (10%)  loss 1.000e-01")
+    assert "test@33/rel_l2 3.410e-02" in lines[3] and "eta" in lines[3] and "elapsed" in lines[3]
+    assert Progress(100, 0, "lines", enabled=False, stream=stream).mode == "off"  # ranks other than 0
+    quiet = io.StringIO()
+    off = Progress(10, 0, "off", stream=quiet)
+    off.update(10, 1.0)
+    off.message("hello")
+    off.close()
+    assert quiet.getvalue() == ""
+    assert progress_mode(True) == "bar" and progress_mode(False) == "lines"
+    assert format_duration(3725) == "1:02:05" and format_duration(float("nan")) == "?"
+    with pytest.raises(ConfigError, match="progress"):
+        progress_mode("loud")
+
+
+def test_progress_lines_follow_the_clock():
+    import io
+
+    stream = io.StringIO()
+    progress = Progress(10**6, 0, "lines", stream=stream, every_s=0.0)  # every update is due
+    for step in range(1, 4):
+        progress.update(step, loss=0.5)
+    assert len(stream.getvalue().splitlines()) == 3
 
 
 def test_plot_history_and_torn_log(tmp_path):

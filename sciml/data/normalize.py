@@ -107,7 +107,7 @@ def _as_tensor(name: str, x: Any) -> torch.Tensor:
     return x
 
 
-def _batches(data: Any, key: str, batch_size: int) -> Iterable[torch.Tensor]:
+def batches_of(data: Any, key: str, batch_size: int) -> Iterable[torch.Tensor]:
     """(B, C, *spatial) batches from a tensor/array, a map-style Dataset of dicts, or an iterable."""
     if isinstance(data, (torch.Tensor, np.ndarray)):
         data = _as_tensor("normaliser fit data", data)
@@ -168,7 +168,7 @@ class Normalizer:
         """
         batch_size = check_positive_int("batch_size", batch_size)
         moments = _Moments(self.mode)
-        for batch in _batches(data, key, batch_size):
+        for batch in batches_of(data, key, batch_size):
             moments.update(batch)
         if moments.count == 0:
             raise ShapeError("normaliser fit data", "at least one sample", (0,))

@@ -13,7 +13,10 @@ import math
 
 import numpy as np
 
-__all__ = ["kuhn_tetrahedra", "measures", "triangle_angles"]
+__all__ = ["CELL_TYPES", "kuhn_tetrahedra", "measures", "triangle_angles"]
+
+# Linear cell type -> (nodes per cell, topological dimension).
+CELL_TYPES: dict[str, tuple[int, int]] = {"line": (2, 1), "triangle": (3, 2), "quad": (4, 2), "tetra": (4, 3)}
 
 
 def kuhn_tetrahedra(index: np.ndarray) -> np.ndarray:

@@ -22,15 +22,16 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, InvalidMeshError, SciMLError, ShapeError
-from .mesh import CELL_TYPES
+from ._cells import CELL_TYPES
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .mesh import Mesh
+# The Mesh class calls into this module (Mesh.read / write / to_meshio) and passes itself in, so it is
+# not imported here; ``Mesh`` in the annotations below means sciml.geometry.mesh.Mesh.
+Mesh = Any
 
 __all__ = ["read_mesh", "write_mesh", "to_meshio", "from_meshio"]
 

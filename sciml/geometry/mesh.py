@@ -24,15 +24,12 @@ import numpy as np
 
 from .._checks import as_float_array, check_name
 from ..errors import ConfigError, DTypeError, InvalidMeshError, ShapeError
-from ._cells import kuhn_tetrahedra, measures, triangle_angles
+from ._cells import CELL_TYPES, kuhn_tetrahedra, measures, triangle_angles
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..fields import Grid
+    from ..grid import Grid
 
 __all__ = ["Mesh", "MeshReport", "CELL_TYPES"]
-
-# cell type -> (nodes per cell, topological dimension)
-CELL_TYPES: dict[str, tuple[int, int]] = {"line": (2, 1), "triangle": (3, 2), "quad": (4, 2), "tetra": (4, 3)}
 
 # Local facets of each cell type, ordered so that a facet of a positively oriented cell, read in this
 # order, has its normal pointing out of the cell (for tetra: right-hand rule on each face).
@@ -437,7 +434,7 @@ class Mesh:
         Boundary tags ``xmin, xmax, ymin, ymax, zmin, zmax`` hold the facets (nodes in 1-D) on each
         side of the box, so ``Field(values.reshape(-1), mesh)`` carries grid values unchanged.
         """
-        from ..fields import Grid
+        from ..grid import Grid
 
         if not isinstance(grid, Grid):
             raise ConfigError(f"Mesh.from_grid: expected a Grid, got {type(grid).__name__}")

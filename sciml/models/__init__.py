@@ -26,11 +26,21 @@ _LAZY = {
     "SpectralConv": "sciml.models.fno",
     "PointwiseLinear": "sciml.models.fno",
     "DeepONet": "sciml.models.deeponet",
+    "GalerkinTransformer": "sciml.models.galerkin",
+    "GalerkinAttention": "sciml.models.galerkin",
+    "GalerkinEncoderLayer": "sciml.models.galerkin",
+    "MgNO": "sciml.models.mgno",
+    "MgConv": "sciml.models.mgno",
 }
 
 __all__ = [
     "FNO",
+    "GalerkinAttention",
+    "GalerkinEncoderLayer",
+    "GalerkinTransformer",
     "MLP",
+    "MgConv",
+    "MgNO",
     "PointwiseLinear",
     "Sine",
     "SpectralConv",

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .deeponet import DeepONet
+# deeponet.py imports this module; ``DeepONet`` below means sciml.models.deeponet.DeepONet (not imported back).
+DeepONet = Any
 
 __all__ = ["FusedDeepONet", "LOSSES", "PlanLayer"]
 

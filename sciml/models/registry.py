@@ -2,7 +2,7 @@
 
 Every model class is registered under a short name with :func:`register`; :func:`build_model`
 constructs it and records the name and the keyword arguments on the instance as ``model_spec``, so a
-checkpoint can store the spec next to the weights and a :class:`~sciml.solver.Solver` can rebuild the
+checkpoint can store the spec next to the weights and a :class:`~sciml.operators.solver.Solver` can rebuild the
 network later without pickling any Python object.
 
 The registry is lazy. Built-in models live in one module each; :data:`_BUILTIN` maps a model name to

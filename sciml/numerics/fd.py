@@ -187,10 +187,13 @@ def _batched(name: str, x: Any, grid: Grid, default: float | None = None) -> tup
 def _check_coefficient(a: np.ndarray) -> None:
     bad = a <= 0
     if bad.any():
-        raise ConfigError(
-            f"a: expected a strictly positive coefficient, got {int(bad.sum())} of {a.size} values <= 0 "
-            f"(min {float(a.min()):.6g})"
-        )
+        detail = (f"expected a strictly positive coefficient, got {int(bad.sum())} of {a.size} values <= 0 "
+                  f"(min {float(a.min()):.6g})")
+        exc = ConfigError(f"a: {detail}")
+        # What a caller needs to name the input by its own name (Problem.solve_batch does): which
+        # argument failed, why, and the values it got.
+        exc.argument, exc.detail, exc.values = "a", detail, a  # type: ignore[attr-defined]
+        raise exc
 
 
 def _batch_size(**sizes: int) -> int:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from .aas import AAS, BoundedFlow
 from .inverse import Unknown, UnknownField, noisy_observations
 from .lpinn import LagrangianPINNTask, lagrangian_to_eulerian
-from .sampling import RAD, RAR, Sampler, check_points, get_sampler, sample_boundary, sample_initial
+from .sampling import RAD, RAR, Sampler, check_points, sample_boundary, sample_initial
+from .schedule import get_sampler
 from .task import HARD_CONSTRAINTS, PINNTask
 from .training import ActiveTermsCallback, PrecisionSwitch, pinn_phases
 

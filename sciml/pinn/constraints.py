@@ -1,9 +1,11 @@
 """Values at collocation points and hard constraints of a PINN.
 
 :class:`Values` evaluates what problems and users give as input functions and condition values
-(numbers, formula strings, callables of the coordinates) at torch point sets. Callables are called
-with one tensor per coordinate axis; a callable that rejects tensors (numpy code) is called with
-numpy arrays instead, and remembered as such: its values are then constants for autograd.
+(numbers, formula strings, callables of the coordinates) at torch point sets. Formulas are evaluated
+with torch (:func:`sciml.formula.compile_formula` with ``backend="torch"``), so autograd differentiates
+them like torch code. Callables are called with one tensor per coordinate axis; a callable that
+rejects tensors (numpy code) is called with numpy arrays instead, and remembered as such: its values
+are then constants for autograd.
 
 :class:`HardConstraints` makes a network satisfy conditions exactly:
 
@@ -14,8 +16,9 @@ numpy arrays instead, and remembered as such: its values are then constants for 
   ``u0`` at time ``t0``: ``A = u0(x) + g(x, t) - g(x, t0)`` and ``D = (t - t0) phi(x)``, where ``phi``
   is the distance function of the domain (of its spatial cross-section in space-time, which must
   then be a box). With only one of the two conditions the other factor is dropped. The values are
-  differentiated by the equation, so they must be constants or torch-capable callables, and ``u0``
-  and ``g`` must agree on the boundary at ``t0``; both are checked.
+  differentiated by the equation, so they must be constants, formula strings
+  (``Dirichlet("sin(pi*x)*y")``) or torch-capable callables, and ``u0`` and ``g`` must agree on the
+  boundary at ``t0``; both are checked.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class Values:
         if fn is None:
             from ..formula import compile_formula
 
-            fn = self._formulas[text] = compile_formula(text, self.coord_names)
+            fn = self._formulas[text] = compile_formula(text, self.coord_names, backend="torch")
         return fn
 
     def __call__(self, spec: Any, x: Tensor) -> Tensor:
@@ -85,9 +88,8 @@ class Values:
         n = x.shape[0]
         if isinstance(spec, (int, float)):
             return torch.full((n,), float(spec), dtype=x.dtype, device=x.device)
-        if isinstance(spec, str):
-            cols = x.detach().cpu().numpy()
-            out = self._formula(spec)(**{k: cols[:, i] for i, k in enumerate(self.coord_names)})
+        if isinstance(spec, str):  # torch functions of the columns: differentiable, on x's device and dtype
+            out = self._formula(spec)(**{k: x[:, i] for i, k in enumerate(self.coord_names)})
             return as_column(out, n, x, f"formula {spec!r}")
         cols = [x[:, i] for i in range(x.shape[1])]
         name = getattr(spec, "__name__", type(spec).__name__)
@@ -108,10 +110,8 @@ class Values:
 
     def differentiable(self, spec: Any, x: Tensor) -> bool:
         """Whether ``spec``'s values at ``x`` (which requires grad) carry gradients (or are constant)."""
-        if spec is None or isinstance(spec, (int, float)):
+        if spec is None or isinstance(spec, (int, float, str)):  # formulas evaluate with torch
             return True
-        if isinstance(spec, str):
-            return False
         return self(spec, x).requires_grad
 
 
@@ -161,8 +161,8 @@ class HardConstraints:
                 if not values.differentiable(spec, probe):
                     raise ConfigError(f"hard constraints for {self.outputs[k]!r}: the condition value "
                                       f"{spec!r} must be a constant or a callable that accepts torch tensors "
-                                      "(the equation differentiates it); numpy callables and formulas can "
-                                      "only be imposed softly")
+                                      "(the equation differentiates it) or a formula string; numpy "
+                                      "callables can only be imposed softly")
             if g is not None and u0 is not None:
                 self._check_compatible(k, g, u0)
 

@@ -69,7 +69,7 @@ from ..train.task import Task
 from . import sampling
 from .constraints import Values, period
 from .evaluation import PINNEvaluation
-from .sampling import PointSchedule
+from .schedule import PointSchedule, get_sampler
 from .task import _domain_of
 
 __all__ = ["LagrangianPINNTask", "lagrangian_to_eulerian"]
@@ -183,7 +183,7 @@ class LagrangianPINNTask(PointSchedule, PINNEvaluation, Task):
         self.n_lagrangian = check_positive_int("n_lagrangian", n_lagrangian)
         if self.n_lagrangian < 8:
             raise ConfigError(f"n_lagrangian: expected at least 8 feet per time, got {n_lagrangian}")
-        self.sampler = sampling.get_sampler(sampler)
+        self.sampler = get_sampler(sampler)
         self.resample_every = None if resample_every is None else check_positive_int("resample_every",
                                                                                      resample_every)
         self.resample_until = None if resample_until is None else check_positive_int("resample_until",

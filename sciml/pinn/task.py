@@ -16,7 +16,8 @@ conditions hold on the lateral boundary and the initial condition on the first t
 network ``cos(2 pi x / P), sin(2 pi x / P)`` instead of the periodic coordinate ``x``;
 ``"dirichlet"`` and ``"initial"`` write the output as ``A(x) + D(x) N(x)`` with ``D`` vanishing where
 the conditions hold (the domain's distance function, the lateral distance times ``t - t0``) and
-``A`` satisfying them; their values must then be constants or callables that accept torch tensors.
+``A`` satisfying them; their values must then be constants, formula strings (evaluated with torch:
+``Dirichlet("sin(pi*x)*y")`` with ``hard=True``) or callables that accept torch tensors.
 ``A`` is the condition's value evaluated *inside* the domain too: a callable that is the exact
 solution (a manufactured problem's) hands the network the answer; give boundary data that equal the
 solution only on the boundary.
@@ -74,7 +75,7 @@ from .evaluation import PINNEvaluation
 from .inverse import UnknownField, as_unknown
 from .jet import JetEngine
 from .jet_terms import JetTerms
-from .sampling import PointSchedule
+from .schedule import PointSchedule, get_sampler
 
 __all__ = ["PINNTask", "HARD_CONSTRAINTS"]
 _TERM_NAMES = {Dirichlet: "bc", Neumann: "neumann", Periodic: "periodic", Initial: "ic"}
@@ -167,7 +168,7 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         self.n_interior = check_positive_int("n_interior", n_interior)
         self.n_boundary = check_positive_int("n_boundary", n_boundary)
         self.n_initial = check_positive_int("n_initial", n_initial)
-        self.sampler = sampling.get_sampler(sampler)
+        self.sampler = get_sampler(sampler)
         self.resample_every = None if resample_every is None else check_positive_int("resample_every",
                                                                                      resample_every)
         self.resample_until = None if resample_until is None else check_positive_int("resample_until",

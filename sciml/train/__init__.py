@@ -11,7 +11,6 @@ See :mod:`sciml.train.task` for what a Task provides, :mod:`sciml.train.trainer`
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import (
     capture_rng_state,
@@ -29,13 +28,9 @@ from .state import restore
 from .task import Task
 from .trainer import Trainer, TrainResult
 
-# Defined by other modules of this package that pull in more dependencies; resolved on first use.
-_LAZY = {"OperatorTask": "sciml.train.operator_task"}
-
 __all__ = [
     "Callback",
     "EarlyStopping",
-    "OperatorTask",
     "Task",
     "TrainResult",
     "Trainer",
@@ -54,5 +49,3 @@ __all__ = [
     "seed_everything",
 ]
 
-
-__getattr__, __dir__ = lazy_exports(globals(), _LAZY, __all__)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._checks import check_name, check_positive_int
 from ..errors import ConfigError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .trainer import Trainer, TrainResult
+# The Trainer calls these hooks with itself and imports this module, so its classes are not imported
+# back: in the annotations below ``Trainer`` is sciml.train.trainer.Trainer, ``TrainResult`` its result.
+Trainer = Any
+TrainResult = Any
 
 __all__ = ["Callback", "EarlyStopping", "make_early_stopping"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -118,3 +118,21 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
         return
     with torch.autocast(device_type=device.type, dtype=dtype):
         yield
+
+
+def compile_in_place(model: Any, compile: bool | Mapping[str, Any]) -> bool:
+    """``torch.compile`` the module in place when ``compile`` is True or a dict of compile options.
+
+    In place, so that ``state_dict`` keys stay the same; compilation itself happens at the first call.
+    Returns whether the model is compiled.
+    """
+    if not isinstance(compile, (bool, Mapping)):
+        raise ConfigError(f"compile: expected a bool or a dict of torch.compile options, got {compile!r}")
+    if not (bool(compile) or isinstance(compile, Mapping)):
+        return False
+    options = dict(compile) if isinstance(compile, Mapping) else {}
+    try:
+        model.compile(**options)
+    except (TypeError, RuntimeError) as exc:
+        raise ConfigError(f"compile={compile!r}: torch.compile refused ({exc})") from None
+    return True

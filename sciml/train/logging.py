@@ -1,4 +1,4 @@
-"""Metrics log (JSON lines), loss-curve plot and the progress bar.
+"""Metrics log (JSON lines) and the loss-curve plot (progress on screen: :mod:`sciml.train.progress`).
 
 ``metrics.jsonl`` holds one JSON object per line, each with ``kind`` (``"train"``, ``"val"`` or
 ``"event"``), ``step`` (completed optimiser steps), ``epoch`` and ``time`` (seconds since the run
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import ConfigError, DatasetError
 from .checkpoint import atomic_write_bytes
 
-__all__ = ["MetricsLogger", "read_history", "plot_history", "make_progress"]
+__all__ = ["MetricsLogger", "read_history", "plot_history", "write_run_summary"]
 
 
 def _encode(record: Mapping[str, Any]) -> str:
@@ -182,12 +182,18 @@ def plot_history(
     return png_path
 
 
-def make_progress(total: int, initial: int, enabled: bool | None, is_main: bool) -> Any:
-    """A tqdm bar over steps; disabled off rank 0, when ``enabled`` is False, and by default
-    (``enabled=None``) whenever stderr is not a terminal (logs, CI, pytest)."""
-    from tqdm.auto import tqdm
+def write_run_summary(out_dir: str | os.PathLike[str], result: Any) -> None:
+    """``result.json`` (how the run ended) and ``loss_curve.png`` in the run directory.
 
-    if enabled is None:
-        enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return tqdm(total=total, initial=initial, disable=not (enabled and is_main), dynamic_ncols=True,
-                file=sys.stderr, unit="step")
+    ``result`` is the Trainer's :class:`~sciml.train.trainer.TrainResult`.
+    """
+    out_dir = Path(out_dir)
+    checkpoint = None if result.checkpoint is None else Path(result.checkpoint).name
+    summary = {"reason": result.reason, "message": result.message, "steps": result.steps, "epochs": result.epochs,
+               "metrics": result.metrics, "rollbacks": result.rollbacks, "wall_time": result.wall_time,
+               "checkpoint": checkpoint}
+    atomic_write_bytes(out_dir / "result.json", json.dumps(summary, indent=1).encode())
+    try:
+        plot_history(out_dir / "metrics.jsonl", out_dir / "loss_curve.png")
+    except ImportError as exc:  # matplotlib is optional for training
+        warnings.warn(f"loss_curve.png not written: {exc}", RuntimeWarning, stacklevel=2)

@@ -34,7 +34,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, OneCycleLR,
 from .._checks import check_name, check_positive_int
 from ..errors import ConfigError
 
-__all__ = ["Phase", "OPTIMIZERS", "SCHEDULES", "parse_phases", "build_optimizer", "build_scheduler",
+__all__ = ["Phase", "OPTIMIZERS", "SCHEDULES", "run_length", "parse_phases", "build_optimizer", "build_scheduler",
            "scale_lr", "current_lr", "step_scheduler"]
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
@@ -92,6 +92,28 @@ def _check_schedule(schedule: Any) -> None:
         check_name("schedule", schedule, SCHEDULES)
         return
     raise ConfigError(f"schedule: expected None, one of {list(SCHEDULES)} or a factory, got {schedule!r}")
+
+
+def run_length(phases: Sequence[Any] | None, steps: int | None, epochs: int | None,
+               steps_per_epoch: int | None) -> int | None:
+    """Steps of a run without ``phases`` (from ``steps`` or ``epochs``); None when ``phases`` give it.
+
+    Exactly one of ``phases``, ``steps`` and ``epochs``; ``epochs`` needs sized training data.
+    """
+    if phases is not None and (steps is not None or epochs is not None):
+        raise ConfigError("give either phases (each with its steps) or steps/epochs, not both")
+    if steps is not None and epochs is not None:
+        raise ConfigError(f"give either steps or epochs, not both (got steps={steps}, epochs={epochs})")
+    if phases is not None:
+        return None
+    if steps is None and epochs is None:
+        raise ConfigError("the run needs a length: steps=..., epochs=... or phases=[...]")
+    if epochs is not None:
+        epochs = check_positive_int("epochs", epochs)
+        if steps_per_epoch is None:
+            raise ConfigError("epochs needs sized training data (a Dataset with __len__); use steps")
+        steps = epochs * steps_per_epoch
+    return check_positive_int("steps", steps)
 
 
 def parse_phases(

@@ -37,15 +37,15 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .trainer import Trainer
+# trainer.py imports this module; ``Trainer`` below means sciml.train.trainer.Trainer (not imported back).
+Trainer = Any
 
 __all__ = ["capture_state", "apply_state", "cpu_copy", "restore"]
 

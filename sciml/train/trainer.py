@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .._checks import check_name, check_positive_int
+from .._checks import check_int_at_least, check_name, check_positive_int
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..optim.combine import Combiner, get_combiner
 from . import checkpoint as ckpt
 from .callbacks import Callback, EarlyStopping, make_early_stopping
-from .device import check_precision, move_to_device
+from .device import check_precision, compile_in_place, move_to_device
 from .distributed import (
     all_gather_objects,
     barrier,
@@ -42,8 +41,17 @@ from .distributed import (
 )
 from .evaluation import evaluate_task
 from .loaders import batches_per_epoch, make_eval_loaders, make_train_loader, open_epoch
-from .logging import MetricsLogger, make_progress, plot_history
-from .phases import build_optimizer, build_scheduler, current_lr, parse_phases, scale_lr, step_scheduler
+from .logging import MetricsLogger, write_run_summary
+from .phases import (
+    build_optimizer,
+    build_scheduler,
+    current_lr,
+    parse_phases,
+    run_length,
+    scale_lr,
+    step_scheduler,
+)
+from .progress import Progress, progress_mode
 from .state import apply_state, capture_state
 from .step import NonFiniteStep, StepEngine
 from .task import Task, check_task
@@ -72,12 +80,6 @@ class TrainResult:
     rollbacks: int = 0
     wall_time: float = 0.0
     message: str = ""
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name}: expected an int >= {low}, got {value!r}")
-    return value
 
 
 class Trainer:
@@ -145,8 +147,11 @@ class Trainer:
         (at most ``max_rollbacks`` times, then DivergenceError); or stop with reason "diverged".
     snapshot_every : int, optional
         Steps between in-memory rollback snapshots (default ``checkpoint_every`` or 100).
-    progress : bool or None
-        tqdm bar; None shows it only when stderr is a terminal.
+    progress : bool, str or None
+        How progress is shown (:mod:`sciml.train.progress`): None (default) a tqdm bar with the loss
+        and the latest validation error on a terminal, a plain line every ~15 s and every tenth of
+        the run elsewhere (logs, CI, pipes); True a bar; False or ``"lines"`` plain lines only;
+        ``"off"`` nothing.
     num_workers : int
         DataLoader worker processes.
     callbacks : sequence of Callback
@@ -166,7 +171,7 @@ class Trainer:
         precision: str = "fp32", compile: bool | Mapping[str, Any] = False,
         device: str | torch.device = "auto", seed: int = 0,
         out_dir: str | Path | None = None, checkpoint_every: int | None = None, keep_checkpoints: int = 3,
-        log_every: int = 50, eval_every: int | None = None,
+        log_every: int = 10, eval_every: int | None = None,
         early_stopping: EarlyStopping | int | Mapping[str, Any] | None = None, nan_policy: str = "raise",
         max_rollbacks: int = 3, lr_factor: float = 0.5, snapshot_every: int | None = None,
         progress: bool | None = None, num_workers: int = 0, callbacks: Sequence[Callback] = (),
@@ -175,12 +180,12 @@ class Trainer:
         self.task = check_task(task)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.val_batch_size = check_positive_int("val_batch_size", val_batch_size or batch_size)
-        self.seed = _check_int("seed", seed, -(2**62))
+        self.seed = check_int_at_least("seed", seed, -(2**62))
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         check_name("schedule_interval", schedule_interval, ("step", "epoch"))
         check_name("nan_policy", nan_policy, NAN_POLICIES)
         self.schedule_interval, self.nan_policy = schedule_interval, nan_policy
-        self.max_rollbacks = _check_int("max_rollbacks", max_rollbacks, 0)
+        self.max_rollbacks = check_int_at_least("max_rollbacks", max_rollbacks, 0)
         if isinstance(lr_factor, bool) or not isinstance(lr_factor, (int, float)) or not 0 < lr_factor <= 1:
             raise ConfigError(f"lr_factor: expected a number in (0, 1], got {lr_factor!r}")
         self.lr_factor = float(lr_factor)
@@ -195,10 +200,8 @@ class Trainer:
         self.keep_checkpoints = check_positive_int("keep_checkpoints", keep_checkpoints)
         self.snapshot_every = check_positive_int(
             "snapshot_every", snapshot_every or self.checkpoint_every or 100)
-        num_workers = _check_int("num_workers", num_workers, 0)
-        if progress is not None and not isinstance(progress, bool):
-            raise ConfigError(f"progress: expected None, True or False, got {progress!r}")
-        self.progress = progress
+        num_workers = check_int_at_least("num_workers", num_workers, 0)
+        self.progress = progress_mode(progress)
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.resume_requested = bool(resume)
         if resume and self.out_dir is None:
@@ -226,15 +229,7 @@ class Trainer:
             except Exception as exc:  # no scaler for this device type in this torch
                 raise ConfigError(f"precision='fp16' needs a GradScaler on {self.device}: {exc}") from None
         self._amp_dtype = amp_dtype
-        if not isinstance(compile, (bool, Mapping)):
-            raise ConfigError(f"compile: expected a bool or a dict of torch.compile options, got {compile!r}")
-        self.compile = bool(compile) or isinstance(compile, Mapping)
-        if self.compile:
-            options = dict(compile) if isinstance(compile, Mapping) else {}
-            try:  # in place, so that state_dict keys stay the same; compilation itself happens lazily
-                self.task.trained_model().compile(**options)
-            except (TypeError, RuntimeError) as exc:
-                raise ConfigError(f"compile={compile!r}: torch.compile refused ({exc})") from None
+        self.compile = compile_in_place(self.task.trained_model(), compile)
         self.params = [p for p in self.task.parameters() if p.requires_grad]
         self.engine = StepEngine(self.task, self.params, self.combiner, self.dist, self.device, amp_dtype,
                                  self.scaler, self.grad_clip, compiled=self.compile)
@@ -251,19 +246,7 @@ class Trainer:
             raise ConfigError("schedule_interval='epoch' needs train_data (a run without data has no epochs)")
 
         # length of the run and its phases
-        if phases is not None and (steps is not None or epochs is not None):
-            raise ConfigError("give either phases (each with its steps) or steps/epochs, not both")
-        if steps is not None and epochs is not None:
-            raise ConfigError(f"give either steps or epochs, not both (got steps={steps}, epochs={epochs})")
-        if phases is None:
-            if steps is None and epochs is None:
-                raise ConfigError("the run needs a length: steps=..., epochs=... or phases=[...]")
-            if epochs is not None:
-                epochs = check_positive_int("epochs", epochs)
-                if self.steps_per_epoch is None:
-                    raise ConfigError("epochs needs sized training data (a Dataset with __len__); use steps")
-                steps = epochs * self.steps_per_epoch
-            steps = check_positive_int("steps", steps)
+        steps = run_length(phases, steps, epochs, self.steps_per_epoch)
         self.phases = parse_phases(phases, optimizer=optimizer, steps=steps, lr=lr, weight_decay=weight_decay,
                                    schedule=schedule, schedule_kwargs=schedule_kwargs)
         if self.scaler is not None and any(p.is_lbfgs for p in self.phases):
@@ -292,6 +275,7 @@ class Trainer:
         self._window: list[list[float]] = []
         self._step_lr = float("nan")
         self._t0 = time.perf_counter()
+        self._progress: Progress | None = None
         writes = self.out_dir is not None and self.dist.is_main
         log_path = self.out_dir / "metrics.jsonl" if writes else None
         self.logger = MetricsLogger(log_path)
@@ -362,7 +346,7 @@ class Trainer:
             ``out_dir`` holds another run's checkpoints (without ``resume=True``), the task's
             terms or metrics break the contract, or ``compile=True`` fails on this platform.
         """
-        progress = None
+        progress = self._progress = None
         try:
             self._t0 = time.perf_counter()
             if self.resume_requested and not self._resumed and ckpt.list_checkpoints(self.out_dir):
@@ -374,7 +358,10 @@ class Trainer:
                 self._snapshot = capture_state(self, to_cpu=True)
             for cb in self.callbacks:
                 cb.on_fit_start(self)
-            progress = make_progress(self.total_steps, self.step, self.progress, self.dist.is_main)
+            progress = self._progress = Progress(self.total_steps, self.step, self.progress, self.dist.is_main)
+            if self._resumed:
+                progress.message(f"resuming from step {self.step}/{self.total_steps} "
+                                 f"(checkpoint {self._last_ckpt})")
             while self.step < self.total_steps and self._stop is None:
                 self._ensure_phase()
                 if self.nan_policy == "rollback" and self.step % self.snapshot_every == 0:
@@ -389,18 +376,16 @@ class Trainer:
                     values = self.engine.step(batch, self.optimizer, self._closure_based)
                 except NonFiniteStep as bad:
                     if self._handle_divergence(bad):
-                        progress.n = self.step  # the run went back to the snapshot
-                        progress.refresh()
+                        progress.update(self.step)  # the run went back to the snapshot
                         continue
                     break
                 self._after_step(values)
-                progress.update(1)
-                if self.step % self.log_every == 0:
-                    progress.set_postfix(loss=f"{values[-1]:.3e}")
+                progress.update(self.step, values[-1])
             return self._finish()
         finally:
             if progress is not None:
                 progress.close()
+            self._progress = None
 
     def evaluate(self, val_data: Any = None) -> dict[str, float]:
         """Metrics on the validation sets (or on ``val_data``), averaged over all samples and ranks.
@@ -548,6 +533,8 @@ class Trainer:
         self.last_metrics = self.evaluate()
         self.logger.log({"kind": "val", "step": self.step, "epoch": self.epoch, "time": self._elapsed(),
                          **self.last_metrics})
+        if self._progress is not None:
+            self._progress.set_validation(self.last_metrics)
         for cb in self.callbacks:
             cb.on_evaluate(self, self.step, self.last_metrics)
 
@@ -601,14 +588,7 @@ class Trainer:
                              history=list(self.history), out_dir=self.out_dir, checkpoint=self._last_ckpt,
                              rollbacks=self.rollbacks, wall_time=self._elapsed(), message=message)
         if self.out_dir is not None and self.dist.is_main:
-            summary = {"reason": reason, "message": message, "steps": self.step, "epochs": epochs,
-                       "metrics": metrics, "rollbacks": self.rollbacks, "wall_time": result.wall_time,
-                       "checkpoint": None if self._last_ckpt is None else self._last_ckpt.name}
-            ckpt.atomic_write_bytes(self.out_dir / "result.json", json.dumps(summary, indent=1).encode())
-            try:
-                plot_history(self.out_dir / "metrics.jsonl", self.out_dir / "loss_curve.png")
-            except ImportError as exc:  # matplotlib is optional for training
-                warnings.warn(f"loss_curve.png not written: {exc}", RuntimeWarning, stacklevel=2)
+            write_run_summary(self.out_dir, result)
         for cb in self.callbacks:
             cb.on_fit_end(self, result)
         barrier(self.dist)  # rank 0's files are complete when any rank returns

@@ -3,7 +3,7 @@
 The network maps normalised input channels to normalised output channels; the loss is taken on
 decoded (physical) outputs, per sample, as in the FNO reference code, so the reported training
 error is the paper's metric. Normalisers are fitted on the training split only and travel in the
-checkpoint, so a :class:`~sciml.solver.Solver` rebuilt from it sees exactly what training saw.
+checkpoint, so a :class:`~sciml.operators.solver.Solver` rebuilt from it sees exactly what training saw.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.normalize import IdentityNormalizer, UnitGaussianNormalizer, normalizer_from_state
+from ..data.normalize import IdentityNormalizer, UnitGaussianNormalizer, batches_of, normalizer_from_state
+from ..data.profile import TrainingProfile
 from ..errors import ConfigError, ShapeError, UnknownNameError
 from ..fields import Grid
-from .losses import mse_per_sample, relative_h1_per_sample, relative_l2_per_sample
-from .task import Task
+from ..train.losses import mse_per_sample, relative_h1_per_sample, relative_l2_per_sample
+from ..train.task import Task
 
 __all__ = ["OperatorTask"]
 
@@ -44,6 +45,9 @@ class OperatorTask(Task):
         Training loss; "rel_h1" adds the relative H1 term as a second named loss term.
     problem : dict, optional
         ``{"name": ..., "params": ...}`` of the problem, recorded in checkpoints.
+    profile : TrainingProfile, optional
+        What the training inputs looked like (:mod:`sciml.data.profile`); recorded in checkpoints so
+        that the Solver warns when asked outside the training data. Fitted by :meth:`from_dataset`.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class OperatorTask(Task):
         y_normalizer: Any = None,
         loss: str = "rel_l2",
         problem: dict[str, Any] | None = None,
+        profile: TrainingProfile | None = None,
     ) -> None:
         super().__init__()
         if loss not in _LOSSES:
@@ -70,13 +75,15 @@ class OperatorTask(Task):
         self.y_normalizer = y_normalizer if y_normalizer is not None else IdentityNormalizer()
         self.loss = loss
         self.problem_spec = dict(problem or {})
+        self.profile = profile
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_dataset(
         cls, model: nn.Module, dataset: Any, normalize: bool = True, max_fit_samples: int = 2048, **kwargs: Any
     ) -> OperatorTask:
-        """Fit per-channel Gaussian normalisers on (up to ``max_fit_samples`` of) ``dataset``.
+        """Fit per-channel Gaussian normalisers and the input profile on (up to ``max_fit_samples``
+        of) ``dataset``.
 
         ``dataset`` is a :class:`~sciml.data.GridDataset` (or a Subset of one) yielding
         ``{"x", "y"}`` dicts. Per-channel (not per-point) statistics keep the task usable at other
@@ -84,10 +91,13 @@ class OperatorTask(Task):
         """
         base = getattr(dataset, "dataset", dataset)
         grid = kwargs.pop("grid", None) or base.grid
+        input_names = kwargs.pop("input_names", None) or base.input_names
         x_norm = y_norm = None
+        if len(dataset) > max_fit_samples:
+            dataset = torch.utils.data.Subset(dataset, range(max_fit_samples))
+        x = torch.cat(list(batches_of(dataset, "x", 256))).double().numpy()
+        profile = TrainingProfile.fit({name: x[:, i] for i, name in enumerate(input_names)}, grid)
         if normalize:
-            if len(dataset) > max_fit_samples:
-                dataset = torch.utils.data.Subset(dataset, range(max_fit_samples))
             x_norm = UnitGaussianNormalizer(mode="channel").fit(dataset, key="x")
             y_norm = UnitGaussianNormalizer(mode="channel").fit(dataset, key="y")
         problem = kwargs.pop("problem", None)
@@ -96,11 +106,12 @@ class OperatorTask(Task):
         return cls(
             model,
             grid=grid,
-            input_names=kwargs.pop("input_names", None) or base.input_names,
+            input_names=input_names,
             output_names=kwargs.pop("output_names", None) or base.output_names,
             x_normalizer=x_norm,
             y_normalizer=y_norm,
             problem=problem,
+            profile=profile,
             **kwargs,
         )
 
@@ -155,7 +166,9 @@ class OperatorTask(Task):
         return getattr(self.model, "model_spec", None)
 
     def state_for_checkpoint(self) -> dict[str, Any]:
+        profile = {} if self.profile is None else {"input_profile": self.profile.to_json()}
         return {
+            **profile,
             "x_normalizer": self.x_normalizer.state_dict(),
             "y_normalizer": self.y_normalizer.state_dict(),
             "operator": json.dumps(
@@ -176,3 +189,5 @@ class OperatorTask(Task):
         self.grid = Grid.from_dict(info["grid"])
         self.input_names, self.output_names = tuple(info["inputs"]), tuple(info["outputs"])
         self.problem_spec = info["problem"]
+        text = state.get("input_profile")
+        self.profile = None if text is None else TrainingProfile.from_json(text)

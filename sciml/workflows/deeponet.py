@@ -11,7 +11,7 @@ at most ``max_sensors`` per input); the trunk reads the grid's coordinates. Trai
 Adam on the Cartesian-product layout (every function at every grid node) with the mean relative L2
 loss and a cosine learning-rate decay; the test error is the mean per-function relative L2 on
 ``n_test`` new functions, as the operator papers report it. For other sensors, layouts or losses
-build a :class:`~sciml.train.deeponet_task.DeepONetTask` yourself (``examples/03``).
+build a :class:`~sciml.deeponet.task.DeepONetTask` yourself (``examples/03``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_positive_int
-from .errors import ConfigError
-from .fields import Grid
-from .problem import Problem, load_problem
-from .workflows import RUN_FILE, OperatorRun, build_seeded_model, problem_spec
+from .._checks import check_positive_int
+from ..errors import ConfigError
+from ..fields import Grid
+from ..problem import Problem, load_problem
+from .common import RUN_FILE, OperatorRun, build_seeded_model, problem_spec
 
 __all__ = ["default_sensors", "train_deeponet"]
 
@@ -39,8 +39,8 @@ def default_sensors(problem: Problem, grid: Grid, max_sensors: int = 128) -> Any
     Boundary inputs (``Input(on="boundary")``) are read at every k-th boundary node, the others at
     every s-th node along each axis, with the smallest k or s that keeps within the limit.
     """
-    from .spaces import boundary_indices
-    from .train.deeponet_data import Sensors
+    from ..deeponet.data import Sensors
+    from ..spaces import boundary_indices
 
     check_positive_int("default_sensors max_sensors", max_sensors)
     sensors = None
@@ -111,10 +111,10 @@ def train_deeponet(
     resume : bool
         Continue from the newest good checkpoint in ``out_dir`` if there is one.
     """
-    from .point_solver import PointSolver
-    from .train import Trainer
-    from .train.deeponet_data import make_deeponet_data
-    from .train.deeponet_task import DeepONetTask
+    from ..deeponet.data import make_deeponet_data
+    from ..deeponet.solver import PointSolver
+    from ..deeponet.task import DeepONetTask
+    from ..train import Trainer
 
     for name, value in (("n_train", n_train), ("n_test", n_test), ("steps", steps)):
         check_positive_int(f"train_deeponet {name}", value)

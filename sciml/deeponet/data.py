@@ -2,7 +2,7 @@
 
 * :class:`Sensors`: which grid nodes the branch reads, per input (all nodes, every k-th boundary
   node in perimeter order, a coarse interior lattice...); it turns arrays on the grid into branch
-  vectors and records itself in checkpoints, so a :class:`~sciml.point_solver.PointSolver` reads new
+  vectors and records itself in checkpoints, so a :class:`~sciml.deeponet.solver.PointSolver` reads new
   inputs exactly where training did.
 * :class:`DeepONetData`: ``u (N, m)``, query points ``x`` and labels ``y (N, C, P)``, in the
   **Cartesian-product** layout (``x (P, d)`` shared by all functions, "aligned" data) or with
@@ -11,7 +11,7 @@
   reference solver and builds either layout; query points are the grid nodes, random nodes, or
   uniform random points (labels then interpolated with local cubics from the solve grid).
 
-The task that trains on them is :class:`~sciml.train.deeponet_task.DeepONetTask`.
+The task that trains on them is :class:`~sciml.deeponet.task.DeepONetTask`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A trained DeepONet as a solver: new inputs in, the solution at *any* query point out.
 
-A grid operator (:class:`~sciml.solver.Solver`) answers on grids; a DeepONet's trunk takes
+A grid operator (:class:`~sciml.operators.solver.Solver`) answers on grids; a DeepONet's trunk takes
 coordinates, so its solver answers at arbitrary points::
 
     solver = PointSolver.load("runs/poisson_deeponet")
@@ -8,7 +8,7 @@ coordinates, so its solver answers at arbitrary points::
     u(np.array([[0.3, 0.7], [0.51, 0.02]]))         # {"u": array of 2 values}
     u.on(Grid(129, ndim=2))["u"].plot()             # or a Field on any grid of the box
 
-Inputs are read exactly where training read them (the task's :class:`~sciml.train.deeponet_data.Sensors`):
+Inputs are read exactly where training read them (the task's :class:`~sciml.deeponet.data.Sensors`):
 formula strings and Python callables are evaluated at the sensor coordinates (so a boundary
 condition written as a formula is sampled at the boundary sensors, with no grid in between),
 numbers are constants, arrays on the training grid are read at the sensor nodes, and Fields on
@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import as_float_array
-from .errors import CheckpointError, ConfigError, ProblemError, ShapeError, UnknownNameError
-from .fields import Field, Grid, relative_l2
-from .problem import Problem
+from .._checks import as_float_array
+from ..answers import check_fixed_inputs
+from ..errors import CheckpointError, ConfigError, ProblemError, ShapeError, UnknownNameError
+from ..fields import Field, Grid, relative_l2
+from ..problem import Problem
+from ..runs import problem_from_spec, read_run, require_model_spec
 
 __all__ = ["PointSolver", "PointQuery"]
 
@@ -51,8 +53,8 @@ class PointSolver:
     """
 
     def __init__(self, task: Any, problem: Problem, device: str | torch.device = "cpu") -> None:
-        from .train.deeponet_task import DeepONetTask
-        from .train.device import resolve_device
+        from ..train.device import resolve_device
+        from .task import DeepONetTask
 
         if not isinstance(task, DeepONetTask):
             raise ConfigError(f"PointSolver: expected a DeepONetTask, got {type(task).__name__}")
@@ -69,17 +71,14 @@ class PointSolver:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str], device: str | torch.device = "auto") -> PointSolver:
         """Rebuild the solver from the newest good checkpoint of a DeepONet run (no pickles)."""
-        from .solver import read_run
-
         return cls.from_checkpoint(*read_run(run_dir), device=device)
 
     @classmethod
     def from_checkpoint(cls, path: Path, state: dict[str, Any], spec: dict[str, Any] | None,
                         device: str | torch.device = "auto") -> PointSolver:
         """Rebuild from a loaded checkpoint payload (``path`` for messages, ``spec`` the model spec)."""
-        from .models import build_model
-        from .solver import problem_from_spec, require_model_spec
-        from .train.deeponet_task import DeepONetTask
+        from ..models import build_model
+        from .task import DeepONetTask
 
         info = (state.get("task_state") or {}).get("deeponet")
         if info is None:
@@ -123,7 +122,10 @@ class PointSolver:
         if unknown:
             raise UnknownNameError(f"input of problem {self.problem.name!r}", sorted(unknown)[0],
                                    self.problem.input_names)
-        ignored = sorted(set(inputs) - set(self.input_names))
+        check_fixed_inputs(self.problem, inputs, self.grid)  # another value of a fixed input: refused
+        # a fixed input given its own value is harmless; anything else the branch does not read is refused
+        ignored = sorted(n for n in set(inputs) - set(self.input_names)
+                         if self.problem.input(n).is_random or self.problem.input(n).variable)
         if ignored:
             raise ConfigError(f"PointSolver: the network reads only {list(self.input_names)}; it was trained "
                               f"with {ignored} fixed and cannot respond to them")
@@ -139,7 +141,7 @@ class PointSolver:
         return np.concatenate(parts)
 
     def _at_sensors(self, name: str, value: Any) -> np.ndarray:
-        from .formula import compile_formula
+        from ..formula import compile_formula
 
         idx, coords = self.sensors.nodes[name], self.sensors.coords(name)
         if isinstance(value, Field):

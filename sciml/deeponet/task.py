@@ -3,7 +3,7 @@
 :class:`DeepONetTask` trains full-batch from data it holds (``Trainer(task, train_data=None, ...)``,
 no data loader in the loop) or from given ``{"u", "x", "y"}`` batches. :class:`Sensors`,
 :class:`DeepONetData` and :func:`make_deeponet_data` are re-exported here from
-:mod:`sciml.train.deeponet_data`.
+:mod:`sciml.deeponet.data`.
 
 Full-batch training keeps the training set on the task's device as non-persistent buffers, so a
 step does no host-device copy and no collation: the loop is forward, loss, backward, update.
@@ -23,8 +23,8 @@ from torch import nn
 from .._checks import check_name
 from ..errors import ConfigError, ShapeError
 from ..models.deeponet import relative_l2_per_function
-from .deeponet_data import QUERIES, DeepONetData, Sensors, make_deeponet_data
-from .task import Task
+from ..train.task import Task
+from .data import QUERIES, DeepONetData, Sensors, make_deeponet_data
 
 __all__ = ["Sensors", "DeepONetData", "make_deeponet_data", "DeepONetTask", "QUERIES"]
 
@@ -63,7 +63,7 @@ class DeepONetTask(Task):
         ``train`` (stored in checkpoints); the loss is then taken on standardised outputs.
     problem : Problem or dict, optional
         The problem (or ``{"name", "params", "path"}``), recorded for the
-        :class:`~sciml.point_solver.PointSolver`.
+        :class:`~sciml.deeponet.solver.PointSolver`.
     """
 
     def __init__(

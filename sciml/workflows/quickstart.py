@@ -41,9 +41,9 @@ def quickstart(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Run the quickstart and return its numbers (also written to ``out_dir/quickstart.json``)."""
-    from .problem import load_problem
-    from .viz.render import compare, save_vtk
-    from .workflows import train_operator
+    from ..problem import load_problem
+    from ..viz.render import compare, save_vtk
+    from .operator import train_operator
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,18 +80,24 @@ def quickstart(
     print(f"[3/4] new boundary condition g = {NEW_BOUNDARY}, source f = {NEW_SOURCE}")
     print(f"      relative L2 error against the reference solver: {error:.4f} ({100 * error:.2f}%)")
 
-    png = compare(prediction, reference, screenshot=out / "quickstart.png")
-    from .fields import Field
+    from ..fields import Field
 
+    # The inputs as the solver saw them (g as its harmonic extension; drawn along the boundary).
+    inputs = {k: Field(v[0], prediction.disc, k) for k, v in problem.prepare_inputs(new, prediction.disc).items()}
+    on_boundary = [i.name for i in problem.inputs if i.on == "boundary"]
+    png = compare(prediction, reference, screenshot=out / "quickstart.png", inputs=inputs, error=error,
+                  boundary_inputs=on_boundary)
     vtu = save_vtk(
         [
             Field(prediction.numpy(), prediction.disc, "prediction"),
             Field(reference.numpy(), reference.disc, "reference"),
             Field(prediction.numpy() - reference.numpy(), prediction.disc, "error"),
+            *inputs.values(),
         ],
         out / "quickstart.vtu",
+        boundary=on_boundary,
     )
-    print(f"[4/4] wrote {png} (prediction | reference | error) and {vtu}")
+    print(f"[4/4] wrote {png} (prediction | reference | error, the inputs below) and {vtu} (with the inputs)")
     summary = {
         "new_boundary": NEW_BOUNDARY,
         "new_source": NEW_SOURCE,

@@ -11,7 +11,7 @@ problem's own :meth:`~sciml.problem.Problem.prepare_inputs`, so a boundary condi
 formula goes through exactly the same canonicalisation as the training data did.
 
 ``Solver.load`` is the one entry point for trained runs: a DeepONet run comes back as a
-:class:`~sciml.point_solver.PointSolver` (it answers at any point, not only on grids). A PINN is a
+:class:`~sciml.deeponet.solver.PointSolver` (it answers at any point, not only on grids). A PINN is a
 network of the user's own script and problem; build its task again and load the run with
 :func:`sciml.train.restore`.
 """
@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ConfigError, ProblemError
-from .fields import Field, Grid, relative_l2
-from .problem import Problem, list_problems, load_problem
+from ..answers import Answer, check_distribution, check_fixed_inputs
+from ..errors import CheckpointError, ConfigError, ProblemError
+from ..fields import Field, Grid, relative_l2
+from ..problem import Problem
+from ..runs import load_solver, problem_from_spec, require_model_spec
+from .task import OperatorTask
 
 __all__ = ["Solver"]
 
@@ -45,10 +47,22 @@ class Solver:
         The problem the task was trained on (for input preparation and the reference solver).
     device : str or torch.device
         Where to run the model (``"auto"``: cuda, then mps, then cpu).
+    impose_boundary : bool
+        Set the answer's nodes on Dirichlet boundaries to the given boundary data exactly (the
+        network only approximates data the problem knows exactly).
+
+    Notes
+    -----
+    The solver knows what it was trained on: another value for an input the problem fixes raises
+    :class:`~sciml.errors.FixedInputError`, and inputs outside the training data (the task's
+    :class:`~sciml.data.profile.TrainingProfile`) give an
+    :class:`~sciml.errors.OutOfDistributionWarning`; the :class:`~sciml.answers.Answer` carries the
+    flag (``answer.out_of_distribution``).
     """
 
-    def __init__(self, task: Any, problem: Problem, device: str | torch.device = "cpu") -> None:
-        from .train.device import resolve_device
+    def __init__(self, task: Any, problem: Problem, device: str | torch.device = "cpu",
+                 impose_boundary: bool = True) -> None:
+        from ..train.device import resolve_device
 
         if not isinstance(problem, Problem):
             raise ConfigError(f"Solver: expected a Problem, got {type(problem).__name__}")
@@ -59,35 +73,32 @@ class Solver:
             )
         self.task = task.eval()
         self.problem = problem
+        self.impose_boundary = bool(impose_boundary)
         self.device = resolve_device(device)
         self.task.to(self.device)
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str], device: str | torch.device = "auto") -> Any:
-        """Rebuild the solver of a run from its newest good checkpoint (no pickles involved).
+        """Rebuild the solver of any trained run from its newest good checkpoint (no pickles involved).
 
         The checkpoint says what was trained: a grid operator (FNO, ...) gives a :class:`Solver`,
-        a DeepONet a :class:`~sciml.point_solver.PointSolver` (answers at any point). Runs whose
-        task the checkpoint cannot rebuild alone (PINNs) are refused with the way to load them.
+        a DeepONet a :class:`~sciml.deeponet.solver.PointSolver` (answers at any point); see
+        :func:`sciml.runs.load_solver`. Runs whose task the checkpoint cannot rebuild alone (PINNs)
+        are refused with the way to load them.
         """
-        from .models import build_model
-        from .train.operator_task import OperatorTask
+        return load_solver(run_dir, device=device)
 
-        path, state, spec = read_run(run_dir)
+    @classmethod
+    def from_checkpoint(cls, path: Path, state: dict[str, Any], spec: dict[str, Any] | None,
+                        device: str | torch.device = "auto") -> Solver:
+        """Rebuild from a loaded checkpoint payload of a grid-operator run (``path`` for messages)."""
+        from ..models import build_model
+
         task_state = state.get("task_state") or {}
-        if "deeponet" in task_state:
-            from .point_solver import PointSolver
-
-            return PointSolver.from_checkpoint(path, state, spec, device=device)
         if "operator" not in task_state:
-            try:
-                kind = json.loads(state.get("trainer") or "{}").get("task", "unknown")
-            except (ValueError, AttributeError):
-                kind = "unknown"
-            raise CheckpointError(
-                f"{path}: a checkpoint of a {kind} run; Solver.load rebuilds grid operators and DeepONets. "
-                "Build the task as for training and load the weights with sciml.train.restore(task, run_dir)")
+            raise CheckpointError(f"{path}: not a grid-operator checkpoint (the operator task state is missing); "
+                                  "use sciml.Solver.load, which picks the solver that fits the run")
         spec = require_model_spec(path, spec)
         model = build_model(spec["name"], **spec["kwargs"])
         try:
@@ -116,29 +127,45 @@ class Solver:
 
     # -- answering -----------------------------------------------------------------------------
     def predict(self, inputs: dict[str, Any], grid: Grid | None = None) -> dict[str, np.ndarray]:
-        """Batched prediction: ``{name: (B, *grid.shape)}`` in, ``{output: (B, *grid.shape)}`` out."""
-        grid = grid or self.grid
-        if grid.ndim != self.grid.ndim or grid.bounds != self.grid.bounds:
-            raise ConfigError(f"Solver: expected a grid on the training box {self.grid.bounds}, got {grid!r}")
-        prepared = self.problem.prepare_inputs(inputs, grid)
-        x = np.stack([prepared[name] for name in self.input_names], axis=1)
-        with torch.no_grad():
-            y = self.task(torch.as_tensor(x, dtype=torch.float32, device=self.device))
-        y = y.double().cpu().numpy()
-        return {name: y[:, i] for i, name in enumerate(self.output_names)}
+        """Batched prediction: ``{name: (B, *grid.shape)}`` in, ``{output: (B, *grid.shape)}`` out.
 
-    def __call__(self, grid: Grid | None = None, **inputs: Any) -> dict[str, Field]:
-        """Answer one instance: ``solver(g="sin(pi*x)*y", f=0.0) -> {"u": Field}``.
+        Raises FixedInputError for another value of a fixed input; warns
+        (OutOfDistributionWarning) for inputs outside the training data.
+        """
+        return self._answer(inputs, grid, stacklevel=4)[0]
+
+    def __call__(self, grid: Grid | None = None, **inputs: Any) -> Answer:
+        """Answer one instance: ``solver(g="sin(pi*x)*y", f=0.0) -> {"u": Field}`` (an :class:`Answer`).
 
         ``grid`` evaluates on another resolution of the training box (for discretisation-
         invariant models such as FNO); the training grid by default.
         """
         grid = grid or self.grid
-        out = self.predict(inputs, grid)
+        out, prepared, messages = self._answer(inputs, grid, stacklevel=4)
         first = next(iter(out.values()))
         if first.shape[0] != 1:
             raise ConfigError(f"Solver(): expected one instance, got a batch of {first.shape[0]}; use predict()")
-        return {name: Field(values[0], grid, name) for name, values in out.items()}
+        return Answer({name: Field(values[0], grid, name) for name, values in out.items()},
+                      inputs={name: Field(v[0], grid, name) for name, v in prepared.items()}, warnings=messages)
+
+    def _answer(self, inputs: dict[str, Any], grid: Grid | None, stacklevel: int
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
+        grid = grid or self.grid
+        if not isinstance(grid, Grid) or grid.ndim != self.grid.ndim or grid.bounds != self.grid.bounds:
+            raise ConfigError(f"Solver: expected a grid on the training box {self.grid.bounds}, got {grid!r}")
+        check_fixed_inputs(self.problem, inputs, grid)
+        prepared = self.problem.prepare_inputs(inputs, grid)
+        messages = check_distribution(getattr(self.task, "profile", None), prepared, grid, stacklevel=stacklevel + 1)
+        x = np.stack([prepared[name] for name in self.input_names], axis=1)
+        with torch.no_grad():
+            y = self.task(torch.as_tensor(x, dtype=torch.float32, device=self.device))
+        y = y.double().cpu().numpy()
+        out = {name: y[:, i] for i, name in enumerate(self.output_names)}
+        if self.impose_boundary:
+            for name, mask, values in self.problem.dirichlet_nodes(grid, prepared):
+                if name in out:
+                    out[name][:, mask] = np.broadcast_to(values, out[name].shape)[:, mask]
+        return out, prepared, messages
 
     def reference(self, grid: Grid | None = None, **inputs: Any) -> dict[str, Field]:
         """The classical solver on the same inputs, on the same grid (for comparison)."""
@@ -156,52 +183,3 @@ class Solver:
             f"Solver(problem={self.problem.name!r}, model={spec['name']!r}, grid={self.grid!r}, "
             f"inputs={list(self.input_names)}, outputs={list(self.output_names)})"
         )
-
-
-def read_run(run_dir: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
-    """The newest good checkpoint of a run: ``(file, payload, model spec or None)``."""
-    from .train import checkpoint as ckpt
-
-    run_dir = Path(run_dir)
-    found = ckpt.load_latest(run_dir, map_location="cpu")
-    if found is None:
-        raise CheckpointError(f"{run_dir}: no checkpoint found; train first (`sciml train ...`)")
-    path, state = found
-    try:
-        spec = json.loads(state.get("model_spec") or "null")
-    except ValueError:
-        spec = None
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("kwargs"), dict):
-        spec = None
-    return path, state, spec
-
-
-def require_model_spec(path: Path, spec: dict[str, Any] | None) -> dict[str, Any]:
-    """``spec``, or a CheckpointError saying why the run cannot be rebuilt without it."""
-    if spec is None:
-        raise CheckpointError(f"{path}: the checkpoint does not record which model to build (model_spec); "
-                              "build models with sciml.build_model so that runs can be reloaded")
-    return spec
-
-
-def problem_from_spec(spec: dict[str, Any], where: Path) -> Problem:
-    """Find the problem a checkpoint was trained on: its file if recorded, else the built-in name."""
-    if not spec or not spec.get("name"):
-        raise CheckpointError(f"{where}: the checkpoint does not record its problem")
-    source = spec.get("path")
-    if source and Path(source).is_file():
-        problem = load_problem(source)
-    elif spec["name"] in list_problems():
-        problem = load_problem(spec["name"])
-    else:
-        raise ProblemError(
-            f"{where}: trained on problem {spec['name']!r} (file {source!r}), which cannot be found; "
-            "put its file on SCIML_PROBLEMS_PATH"
-        )
-    if spec.get("params") not in (None, problem.params):
-        warnings.warn(
-            f"problem {problem.name!r}: params differ from training ({spec['params']} then, {problem.params} now)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return problem

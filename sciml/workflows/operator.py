@@ -1,6 +1,6 @@
-"""End-to-end workflows on top of the pieces: train an operator on a problem, resume it, solve.
+"""Train a grid operator (FNO, and every model trained like it) on a problem, end to end.
 
-These are what the ``sciml`` command runs, and the shortest way to do the same from Python:
+This is what ``sciml train`` runs, and the shortest way to do the same from Python:
 
 >>> run = train_operator("poisson", model="fno", n_train=800, n_test=100, resolution=33,
 ...                      epochs=20, out_dir="runs/poisson")                     # doctest: +SKIP
@@ -8,47 +8,25 @@ These are what the ``sciml`` command runs, and the shortest way to do the same f
 
 A run directory holds ``run.json`` (every setting needed to rebuild the run), the dataset split,
 checkpoints, ``metrics.jsonl`` and ``loss_curve.png``; ``resume_operator(run_dir)`` continues a run
-that was killed from its newest good checkpoint.
+that was killed from its newest good checkpoint (:mod:`sciml.workflows.resume`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._checks import check_positive_int
-from .errors import ConfigError
-from .fields import Grid
-from .problem import Problem, load_problem
+from .._checks import check_positive_int
+from ..errors import ConfigError
+from ..fields import Grid
+from ..problem import Problem, load_problem
+from .common import RUN_FILE, OperatorRun, build_seeded_model, problem_spec
 
-__all__ = ["OperatorRun", "train_operator", "resume_operator", "default_model_kwargs"]
-
-RUN_FILE = "run.json"
-
-
-@dataclass
-class OperatorRun:
-    """What :func:`train_operator` returns."""
-
-    run_dir: Path
-    solver: Any
-    result: Any
-    test_errors: np.ndarray = field(repr=False)
-
-    @property
-    def mean_error(self) -> float:
-        """Mean per-sample relative L2 on the test split (the papers' metric)."""
-        return float(np.mean(self.test_errors))
-
-    @property
-    def median_error(self) -> float:
-        return float(np.median(self.test_errors))
-
+__all__ = ["train_operator", "default_model_kwargs"]
 
 def default_model_kwargs(model: str, problem: Problem, grid: Grid) -> dict[str, Any]:
     """Constructor kwargs of ``model`` that follow from the problem: channel counts, dimension."""
@@ -56,27 +34,13 @@ def default_model_kwargs(model: str, problem: Problem, grid: Grid) -> dict[str, 
     if model == "fno":
         modes = min(12, (min(grid.shape) - 1) // 2)
         return {"in_channels": n_in, "out_channels": n_out, "n_modes": [modes] * grid.ndim}
+    if model == "mgno":
+        # Levels halve the nodes per axis (rounding up): floor(log2 n) - 1 of them, at most 5, keep
+        # a coarsest grid of at least 4 nodes (43 -> 22 -> 11 -> 6). Zero padding suits the
+        # Dirichlet problems this trains on by default; `--model-arg padding_mode=...` changes it.
+        levels = max(1, min(5, min(grid.shape).bit_length() - 2))
+        return {"in_channels": n_in, "out_channels": n_out, "ndim": grid.ndim, "levels": levels}
     return {"in_channels": n_in, "out_channels": n_out}
-
-
-def build_seeded_model(name: str, seed: int, **kwargs: Any) -> Any:
-    """``build_model(name, **kwargs)`` with initial weights drawn from ``seed``.
-
-    The Trainer seeds the run only when it starts, after the model exists; without this the initial
-    weights came from whatever state the process's global RNG was in (a fresh random seed per
-    process), so the same ``seed`` did not give the same run. The caller's RNG state is left as it was.
-    """
-    import torch
-
-    from .models import build_model
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(name, **kwargs)
-
-
-def problem_spec(problem: Problem) -> dict[str, Any]:
-    return {"name": problem.name, "params": problem.params, "path": problem.source}
 
 
 def train_operator(
@@ -136,20 +100,20 @@ def train_operator(
     """
     from torch.utils.data import DataLoader
 
-    from .data import GridDataset, generate
-    from .solver import Solver
-    from .train import Trainer
-    from .train.distributed import barrier, setup_distributed
-    from .train.operator_task import OperatorTask
+    from ..data import GridDataset, generate
+    from ..operators.solver import Solver
+    from ..operators.task import OperatorTask
+    from ..train import Trainer
+    from ..train.distributed import barrier, setup_distributed
 
     for name, value in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs), ("batch_size", batch_size)):
         check_positive_int(f"train_operator {name}", value)
-    from .models import get_model_class
-    from .models.deeponet import DeepONet
+    from ..models import get_model_class
+    from ..models.deeponet import DeepONet
 
     if issubclass(get_model_class(model), DeepONet):
         raise ConfigError(f"train_operator: {model!r} answers at query points, not on grids; train it with "
-                          "sciml.deeponet_workflow.train_deeponet (`sciml train PROBLEM --model deeponet`) or a "
+                          "sciml.workflows.train_deeponet (`sciml train PROBLEM --model deeponet`) or a "
                           "DeepONetTask of your own (examples/03_deeponet_antiderivative.py)")
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
@@ -207,28 +171,3 @@ def train_operator(
     if dist_info.is_main:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return OperatorRun(run_dir, solver, result, errors)
-
-
-def resume_operator(run_dir: str | os.PathLike[str], progress: bool | None = None) -> OperatorRun:
-    """Continue a run from its newest good checkpoint with the settings in ``run.json``."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: not a run directory (no {RUN_FILE}); start it with `sciml train`")
-    s = json.loads(path.read_text())
-    problem = load_problem(s["problem"]["path"] or s["problem"]["name"])
-    if s.get("kind") == "deeponet":
-        from .deeponet_workflow import train_deeponet
-
-        return train_deeponet(
-            problem, model_kwargs=s["model_kwargs"], n_train=s["n_train"], n_test=s["n_test"],
-            resolution=s["resolution"], max_sensors=s["max_sensors"], out_dir=run_dir, steps=s["steps"], lr=s["lr"],
-            loss=s["loss"], normalize=s["normalize"], device=s["device"], seed=s["seed"],
-            checkpoint_every=s["checkpoint_every"], progress=progress, resume=True)
-    return train_operator(
-        problem, model=s["model"], model_kwargs=s["model_kwargs"], data=s["data"], n_train=s["n_train"],
-        n_test=s["n_test"], out_dir=run_dir, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
-        weight_decay=s["weight_decay"], schedule=s["schedule"], loss=s["loss"], device=s["device"],
-        precision=s["precision"], compile=s["compile"], seed=s["seed"], checkpoint_every=s["checkpoint_every"],
-        progress=progress, resume=True,
-    )

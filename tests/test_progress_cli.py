@@ -1,0 +1,68 @@
+"""Progress as a user sees it without a terminal (CI, nohup, `| tee`): plain lines while training,
+and a resumed run saying where it continues from."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+TRAIN = ["train", "poisson", "--resolution", "17", "--n-train", "48", "--n-test", "8", "--epochs", "10",
+         "--batch-size", "4", "--model-arg", "width=8", "--model-arg", "n_modes=[4,4]",
+         "--model-arg", "n_layers=2"]
+
+
+def _sciml(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # stdout and stderr are pipes, as under CI or `| tee`: no TTY, so no progress bar can draw.
+    return subprocess.run([sys.executable, "-m", "sciml.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=900)
+
+
+def _interrupt_after_step(args: list[str], step: int) -> str:
+    """Start ``sciml ARGS``, wait for a progress line at ``step`` or later, press Ctrl-C; its stderr."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "sciml.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        found = re.match(r"\[train\] step (\d+)/", line)
+        if found and int(found.group(1)) >= step:
+            proc.send_signal(signal.SIGINT)
+            break
+    _, rest = proc.communicate(timeout=600)
+    assert proc.returncode == 130, "".join(seen) + rest
+    return "".join(seen) + rest
+
+
+def test_an_interrupted_run_says_how_to_resume_and_resume_says_where(tmp_path):
+    run = tmp_path / "run"
+    err = _interrupt_after_step([*TRAIN, "--out", str(run)], 36)  # past three epoch checkpoints
+    assert f"interrupted; the run keeps its checkpoints: continue it with `sciml resume {run}`" in err
+    resumed = _sciml("resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    found = re.search(r"resuming from step (\d+)/120 \(checkpoint .*\)", resumed.stderr)
+    assert found and int(found.group(1)) >= 24, resumed.stderr[-2000:]
+    assert "[train] step 120/120" in resumed.stderr
+
+
+def test_training_without_a_terminal_prints_progress_lines_and_resume_says_where(tmp_path):
+    run = tmp_path / "run"
+    done = _sciml(*TRAIN, "--out", str(run))
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("[train] step")]
+    # A line at every tenth of the run (and every ~15 s): step, loss, the validation error, times.
+    assert len(lines) >= 9, done.stderr[-2000:]
+    steps = [int(re.search(r"step (\d+)/120", ln).group(1)) for ln in lines]
+    assert steps == sorted(steps) and steps[-1] == 120
+    last = lines[-1]
+    assert re.search(r"loss \d\.\d{3}e[-+]\d\d", last) and "test@17/rel_l2" in last
+    assert "elapsed 0:" in last and "eta 0:" in last
+    assert "\r" not in done.stderr  # no bar redrawing into a log file
+
+    resumed = _sciml("resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert re.search(r"resuming from step 120/120 \(checkpoint .*ckpt", resumed.stderr), resumed.stderr[-2000:]
