@@ -8,8 +8,9 @@ The same story as ``sciml quickstart``, written out step by step:
 4. compare with the reference solver and save a picture (prediction | reference | error, with the
    inputs g and f below) and a VTK file holding answer, reference and inputs.
 
-Run: ``python examples/02_quickstart.py [--out DIR] [--epochs E] [--n-train N]`` (about three
-minutes with the defaults on two CPU cores; the tests run a smaller version).
+Run: ``python examples/02_quickstart.py [--out DIR] [--epochs E] [--n-train N] [--resolution R]``
+(about a minute with the defaults, ``SETTINGS`` of ``sciml quickstart``, on two CPU cores; the tests
+run a smaller version).
 """
 
 from __future__ import annotations

@@ -212,10 +212,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the benchmark, e.g. --quick")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("quickstart", help="the whole story on the Poisson problem in about three minutes")
-    p.add_argument("--out", default="quickstart_out")
-    p.add_argument("--epochs", type=int, default=None, help="override the training length")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("quickstart", help="the whole story on the Poisson problem in under a minute")
+    p.add_argument("--out", default="quickstart_out", help="output directory (a previous quickstart's run "
+                   "in OUT/run is replaced)")
+    p.add_argument("--epochs", type=int, default=None, help="training length (default 8)")
+    p.add_argument("--n-train", type=int, default=None, help="training samples (default 1000)")
+    p.add_argument("--resolution", type=int, default=None, help="nodes per axis (default 17)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and of the weights")
     p.set_defaults(func=_cmd_quickstart)
     return parser
 
@@ -340,7 +343,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from .workflows.quickstart import quickstart
 
-    quickstart(out_dir=args.out, epochs=args.epochs, seed=args.seed)
+    quickstart(out_dir=args.out, epochs=args.epochs, seed=args.seed, n_train=args.n_train,
+               resolution=args.resolution)
     return 0
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "CheckpointError",
     "DatasetError",
     "ProblemError",
+    "ArgumentValueError",
     "FixedInputError",
     "SciMLWarning",
     "OutOfDistributionWarning",
@@ -86,6 +87,15 @@ class DatasetError(SciMLError, RuntimeError):
 
 class ProblemError(SciMLError, ValueError):
     """A problem definition is inconsistent or incomplete for the requested use."""
+
+
+class ArgumentValueError(ConfigError):
+    """A numerical routine refused the values of one of its arguments (``argument``), keeping the
+    ``values`` it refused so that a caller can name the input they came from."""
+
+    def __init__(self, argument: str, detail: str, values: Any = None) -> None:
+        self.argument, self.detail, self.values = argument, detail, values
+        super().__init__(f"{argument}: {detail}")
 
 
 class FixedInputError(ProblemError):

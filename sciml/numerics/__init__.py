@@ -5,6 +5,10 @@ Modules
 fd
     Finite differences for ``-div(a grad u) = f`` with Dirichlet data on uniform grids, harmonic
     lifts and Dirichlet-to-Neumann maps.
+spectral
+    Pseudo-spectral periodic Burgers (ETDRK4), the reference of ``problems/burgers1d.py``.
+ode, diffusion_reaction, burgers
+    ODE integrators and antiderivatives; 1-D diffusion-reaction; Cole-Hopf Burgers solutions.
 
 The public names of the submodules are re-exported here lazily, so ``import sciml.numerics`` stays
 cheap and pulls in scipy only when a solver is used.
@@ -28,7 +32,7 @@ _LAZY = {
     "interior_values": "fd",
     "from_interior": "fd",
     "rk4": "ode", "spline_antiderivative": "ode", "solve_diffusion_reaction": "diffusion_reaction",
-    "cole_hopf": "burgers", "burgers_grid_solution": "burgers",
+    "cole_hopf": "burgers", "burgers_grid_solution": "burgers", "burgers_etdrk4": "spectral",
 }
 
 __all__ = sorted(_LAZY)

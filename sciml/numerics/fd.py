@@ -41,7 +41,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import as_float_array, check_name
-from ..errors import ConfigError, ShapeError
+from ..errors import ArgumentValueError, ConfigError, ShapeError
 from ..fields import Grid
 
 __all__ = [
@@ -187,13 +187,9 @@ def _batched(name: str, x: Any, grid: Grid, default: float | None = None) -> tup
 def _check_coefficient(a: np.ndarray) -> None:
     bad = a <= 0
     if bad.any():
-        detail = (f"expected a strictly positive coefficient, got {int(bad.sum())} of {a.size} values <= 0 "
-                  f"(min {float(a.min()):.6g})")
-        exc = ConfigError(f"a: {detail}")
-        # What a caller needs to name the input by its own name (Problem.solve_batch does): which
-        # argument failed, why, and the values it got.
-        exc.argument, exc.detail, exc.values = "a", detail, a  # type: ignore[attr-defined]
-        raise exc
+        # The refused values travel with the error, so Problem.solve_batch can name the input they came from.
+        raise ArgumentValueError("a", f"expected a strictly positive coefficient, got {int(bad.sum())} of "
+                                      f"{a.size} values <= 0 (min {float(a.min()):.6g})", values=a)
 
 
 def _batch_size(**sizes: int) -> int:

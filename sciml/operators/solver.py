@@ -125,6 +125,13 @@ class Solver:
     def output_names(self) -> tuple[str, ...]:
         return tuple(self.task.output_names)
 
+    def output_grid(self, grid: Grid | None = None) -> Grid:
+        """Where the answer lives for inputs on ``grid``: ``grid`` itself, or the coarser grid of the
+        task's ``output_size`` nodes per axis over the same box (an unknown identified on fewer nodes)."""
+        grid = grid or self.grid
+        size = getattr(self.task, "output_size", None)
+        return grid if size is None else Grid(tuple(size), grid.bounds)
+
     # -- answering -----------------------------------------------------------------------------
     def predict(self, inputs: dict[str, Any], grid: Grid | None = None) -> dict[str, np.ndarray]:
         """Batched prediction: ``{name: (B, *grid.shape)}`` in, ``{output: (B, *grid.shape)}`` out.
@@ -145,7 +152,8 @@ class Solver:
         first = next(iter(out.values()))
         if first.shape[0] != 1:
             raise ConfigError(f"Solver(): expected one instance, got a batch of {first.shape[0]}; use predict()")
-        return Answer({name: Field(values[0], grid, name) for name, values in out.items()},
+        out_grid = self.output_grid(grid)
+        return Answer({name: Field(values[0], out_grid, name) for name, values in out.items()},
                       inputs={name: Field(v[0], grid, name) for name, v in prepared.items()}, warnings=messages)
 
     def _answer(self, inputs: dict[str, Any], grid: Grid | None, stacklevel: int
@@ -159,6 +167,8 @@ class Solver:
         x = np.stack([prepared[name] for name in self.input_names], axis=1)
         with torch.no_grad():
             y = self.task(torch.as_tensor(x, dtype=torch.float32, device=self.device))
+            if getattr(self.task, "output_size", None) is not None:  # an unknown sought on a coarser grid
+                y = self.task.on_output_grid(y, "model output")
         y = y.double().cpu().numpy()
         out = {name: y[:, i] for i, name in enumerate(self.output_names)}
         if self.impose_boundary:
@@ -175,7 +185,8 @@ class Solver:
         """Relative L2 error of the prediction against the reference solver, per output."""
         prediction = self(grid, **inputs)
         reference = self.reference(grid, **inputs)
-        return {name: float(relative_l2(prediction[name].numpy(), reference[name].numpy())) for name in prediction}
+        return {name: float(relative_l2(prediction[name].numpy(), reference[name].on(prediction[name].disc).numpy()))
+                for name in prediction}
 
     def __repr__(self) -> str:
         spec = getattr(self.task.model, "model_spec", None) or {"name": type(self.task.model).__name__}

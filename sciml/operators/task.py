@@ -2,13 +2,29 @@
 
 The network maps normalised input channels to normalised output channels; the loss is taken on
 decoded (physical) outputs, per sample, as in the FNO reference code, so the reported training
-error is the paper's metric. Normalisers are fitted on the training split only and travel in the
+error is the paper's metric.
+
+Losses (``loss=``): ``"rel_l2"``; ``"rel_h1"`` (terms ``rel_l2`` and ``h1_weight`` times the relative
+H1 norm); ``"rel_l2+h1"`` (the Galerkin Transformer's: ``rel_l2`` plus ``h1_weight`` (its gamma) times
+the relative H1 *seminorm*); ``"mse"``. Derivatives are finite differences on the grid
+(:mod:`sciml.train.losses`). Metrics are always the relative L2 and the MSE.
+
+Outputs on a coarser grid (``output_size``, e.g. a coefficient identified from its solution): the
+dataset holds inputs and outputs on one grid, as every sciml dataset does, and the task compares on
+the coarse grid of ``output_size`` nodes per axis over the same box, a subset of the data grid's
+nodes: targets are read there by striding (``y[..., ::s]`` with ``s = (n - 1) / (output_size - 1)``,
+exact samples of the target, no interpolation). A model may answer on the coarse grid itself (the
+Galerkin Transformer with ``out_size``) or on the input grid (FNO, MgNO), whose answer is then read
+at the same coarse nodes. The coarse grid stays fixed when the input resolution changes, so it must
+be a stride of every resolution the task sees. Normalisers are fitted on the training split only and travel in the
 checkpoint, so a :class:`~sciml.operators.solver.Solver` rebuilt from it sees exactly what training saw.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,12 +35,17 @@ from ..data.normalize import IdentityNormalizer, UnitGaussianNormalizer, batches
 from ..data.profile import TrainingProfile
 from ..errors import ConfigError, ShapeError, UnknownNameError
 from ..fields import Grid
-from ..train.losses import mse_per_sample, relative_h1_per_sample, relative_l2_per_sample
+from ..train.losses import (
+    mse_per_sample,
+    relative_h1_per_sample,
+    relative_h1_seminorm_per_sample,
+    relative_l2_per_sample,
+)
 from ..train.task import Task
 
 __all__ = ["OperatorTask"]
 
-_LOSSES = ("rel_l2", "rel_h1", "mse")
+_LOSSES = ("rel_l2", "rel_h1", "rel_l2+h1", "mse")
 
 
 class OperatorTask(Task):
@@ -41,13 +62,18 @@ class OperatorTask(Task):
         Channel order of ``x`` and ``y``.
     x_normalizer, y_normalizer : normaliser, optional
         Fitted normalisers (see :meth:`from_dataset`); identity when None.
-    loss : {"rel_l2", "rel_h1", "mse"}
-        Training loss; "rel_h1" adds the relative H1 term as a second named loss term.
+    loss : {"rel_l2", "rel_h1", "rel_l2+h1", "mse"}
+        Training loss (module docstring); "rel_h1" and "rel_l2+h1" add a second named loss term
+        (``rel_h1``, ``h1_seminorm``), weighted by ``h1_weight``.
+    h1_weight : float
+        Weight of the H1 term (the Galerkin Transformer's gamma: 0.5 for Darcy, 0.1 for Burgers).
     problem : dict, optional
         ``{"name": ..., "params": ...}`` of the problem, recorded in checkpoints.
     profile : TrainingProfile, optional
         What the training inputs looked like (:mod:`sciml.data.profile`); recorded in checkpoints so
         that the Solver warns when asked outside the training data. Fitted by :meth:`from_dataset`.
+    output_size : int or sequence of int, optional
+        Compare on a coarser grid of this many nodes per axis (module docstring); None: the data grid.
     """
 
     def __init__(
@@ -61,10 +87,15 @@ class OperatorTask(Task):
         loss: str = "rel_l2",
         problem: dict[str, Any] | None = None,
         profile: TrainingProfile | None = None,
+        h1_weight: float = 1.0,
+        output_size: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if loss not in _LOSSES:
             raise UnknownNameError("operator loss", loss, _LOSSES)
+        if isinstance(h1_weight, bool) or not isinstance(h1_weight, (int, float)) or not (
+                math.isfinite(h1_weight) and h1_weight >= 0):
+            raise ConfigError(f"OperatorTask h1_weight: expected a finite number >= 0, got {h1_weight!r}")
         if not isinstance(grid, Grid):
             raise ConfigError(f"OperatorTask: expected a Grid, got {type(grid).__name__}")
         self.model = model
@@ -74,6 +105,8 @@ class OperatorTask(Task):
         self.x_normalizer = x_normalizer if x_normalizer is not None else IdentityNormalizer()
         self.y_normalizer = y_normalizer if y_normalizer is not None else IdentityNormalizer()
         self.loss = loss
+        self.h1_weight = float(h1_weight)
+        self.output_size = _check_output_size(output_size, grid.ndim)
         self.problem_spec = dict(problem or {})
         self.profile = profile
 
@@ -126,9 +159,28 @@ class OperatorTask(Task):
     def _per_sample(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch["x"], batch["y"]
         prediction = self(x)
+        if self.output_size is not None:
+            y = self.on_output_grid(y, "target")
+            if prediction.shape[2:] != y.shape[2:]:
+                prediction = self.on_output_grid(prediction, "model output")
         if prediction.shape != y.shape:
             raise ShapeError("model output", tuple(y.shape), tuple(prediction.shape))
         return prediction, y
+
+    def on_output_grid(self, values: torch.Tensor, what: str = "field") -> torch.Tensor:
+        """``values`` ``(B, C, *s)`` read at the nodes of the output grid (``output_size``; strided)."""
+        if self.output_size is None:
+            return values
+        index = [slice(None), slice(None)]
+        for n, m in zip(values.shape[2:], self.output_size, strict=True):
+            if n == m:
+                index.append(slice(None))
+            elif m > 1 and n > m and (n - 1) % (m - 1) == 0:
+                index.append(slice(None, None, (n - 1) // (m - 1)))
+            else:
+                raise ShapeError(f"{what} on the output grid", f"an axis of {m} nodes or of k * {m - 1} + 1 "
+                                 f"nodes (output_size={list(self.output_size)})", tuple(values.shape))
+        return values[tuple(index)]
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         prediction, y = self._per_sample(batch)
@@ -137,7 +189,10 @@ class OperatorTask(Task):
         terms = {"rel_l2": relative_l2_per_sample(prediction.float(), y.float()).mean()}
         if self.loss == "rel_h1":
             spacing = self._spacing(y)
-            terms["rel_h1"] = relative_h1_per_sample(prediction.float(), y.float(), spacing).mean()
+            terms["rel_h1"] = self.h1_weight * relative_h1_per_sample(prediction.float(), y.float(), spacing).mean()
+        elif self.loss == "rel_l2+h1":
+            semi = relative_h1_seminorm_per_sample(prediction.float(), y.float(), self._spacing(y))
+            terms["h1_seminorm"] = self.h1_weight * semi.mean()
         return terms
 
     @torch.no_grad()
@@ -177,6 +232,8 @@ class OperatorTask(Task):
                     "inputs": list(self.input_names),
                     "outputs": list(self.output_names),
                     "loss": self.loss,
+                    "h1_weight": self.h1_weight,
+                    "output_size": None if self.output_size is None else list(self.output_size),
                     "problem": self.problem_spec,
                 }
             ),
@@ -189,5 +246,19 @@ class OperatorTask(Task):
         self.grid = Grid.from_dict(info["grid"])
         self.input_names, self.output_names = tuple(info["inputs"]), tuple(info["outputs"])
         self.problem_spec = info["problem"]
+        self.loss = info.get("loss", self.loss)
+        self.h1_weight = float(info.get("h1_weight", self.h1_weight))
+        self.output_size = _check_output_size(info.get("output_size"), self.grid.ndim)
         text = state.get("input_profile")
         self.profile = None if text is None else TrainingProfile.from_json(text)
+
+
+def _check_output_size(value: Any, ndim: int) -> tuple[int, ...] | None:
+    """None, or ``ndim`` node counts >= 2 (an int is used for every axis)."""
+    if value is None:
+        return None
+    values = [value] * ndim if isinstance(value, int) and not isinstance(value, bool) else value
+    ok = isinstance(values, Sequence) and not isinstance(values, str) and len(values) == ndim
+    if not ok or any(isinstance(v, bool) or not isinstance(v, int) or v < 2 for v in values):
+        raise ConfigError(f"OperatorTask output_size: expected None, an int >= 2 or {ndim} of them, got {value!r}")
+    return tuple(values)

@@ -19,7 +19,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,7 @@ from ..optim.combine import Combiner, get_combiner
 from . import checkpoint as ckpt
 from .callbacks import Callback, EarlyStopping, make_early_stopping
 from .device import check_precision, compile_in_place, move_to_device
-from .distributed import (
-    all_gather_objects,
-    barrier,
-    broadcast_module,
-    current_dist,
-    setup_distributed,
-)
+from .distributed import all_gather_objects, barrier, broadcast_module, current_dist, setup_distributed
 from .evaluation import evaluate_task
 from .loaders import batches_per_epoch, make_eval_loaders, make_train_loader, open_epoch
 from .logging import MetricsLogger, write_run_summary
@@ -52,6 +45,7 @@ from .phases import (
     step_scheduler,
 )
 from .progress import Progress, progress_mode
+from .runinfo import RunClock, TrainResult, count_parameters
 from .state import apply_state, capture_state
 from .step import NonFiniteStep, StepEngine
 from .task import Task, check_task
@@ -59,27 +53,6 @@ from .task import Task, check_task
 __all__ = ["Trainer", "TrainResult"]
 
 NAN_POLICIES = ("raise", "rollback", "stop")
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns.
-
-    ``reason`` is ``"completed"``, ``"early_stopped"``, ``"diverged"`` (``nan_policy="stop"``) or a
-    reason given by a callback through ``trainer.request_stop``. ``metrics`` holds the last
-    evaluation (``"<set>/<metric>"``) and ``"train/loss"`` (mean over the last log window).
-    """
-
-    reason: str
-    steps: int
-    epochs: float | None
-    metrics: dict[str, float]
-    history: list[dict[str, Any]] = field(repr=False)
-    out_dir: Path | None = None
-    checkpoint: Path | None = None
-    rollbacks: int = 0
-    wall_time: float = 0.0
-    message: str = ""
 
 
 class Trainer:
@@ -275,6 +248,7 @@ class Trainer:
         self._window: list[list[float]] = []
         self._step_lr = float("nan")
         self._t0 = time.perf_counter()
+        self.clock = RunClock()
         self._progress: Progress | None = None
         writes = self.out_dir is not None and self.dist.is_main
         log_path = self.out_dir / "metrics.jsonl" if writes else None
@@ -300,6 +274,7 @@ class Trainer:
             "shuffle": self.shuffle, "drop_last": self.drop_last, "total_steps": self.total_steps,
             "world_size": self.dist.world_size, "precision": self.precision, "combiner": repr(self.combiner),
             "phases": [{"optimizer": p.name, "steps": p.steps, "schedule": plain(p.schedule),
+                        "schedule_kwargs": {k: plain(v) for k, v in p.schedule_kwargs.items()},
                         "options": {k: plain(v) for k, v in p.options.items()}} for p in self.phases],
             "schedule_interval": self.schedule_interval, "grad_clip": self.grad_clip,
             "nan_policy": self.nan_policy, "device": str(self.device), "compile": self.compile,
@@ -359,6 +334,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             progress = self._progress = Progress(self.total_steps, self.step, self.progress, self.dist.is_main)
+            self.clock.start(self.step)
             if self._resumed:
                 progress.message(f"resuming from step {self.step}/{self.total_steps} "
                                  f"(checkpoint {self._last_ckpt})")
@@ -412,7 +388,8 @@ class Trainer:
         self.logger.truncate_after(-1)  # a fresh run starts a fresh log
         broadcast_module(self.task, self.dist)  # all ranks start from rank 0's weights
         ckpt.seed_everything(self.seed + self.dist.rank)
-        self._log_event("start", total_steps=self.total_steps, world_size=self.dist.world_size)
+        self._log_event("start", total_steps=self.total_steps, world_size=self.dist.world_size,
+                        params=count_parameters(self.params))
         if self.out_dir is not None and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             config = json.dumps(self.settings(), indent=1).encode()
@@ -530,7 +507,8 @@ class Trainer:
         if self._last_eval_step == self.step or (not self._val_loaders and self._train_loader is not None):
             return
         self._last_eval_step = self.step
-        self.last_metrics = self.evaluate()
+        with self.clock.paused():
+            self.last_metrics = self.evaluate()
         self.logger.log({"kind": "val", "step": self.step, "epoch": self.epoch, "time": self._elapsed(),
                          **self.last_metrics})
         if self._progress is not None:
@@ -561,24 +539,28 @@ class Trainer:
     def _save(self) -> None:
         if self.out_dir is None or self._last_ckpt_step == self.step:
             return
-        state = capture_state(self)
-        if self.dist.is_distributed:  # every rank's RNG, so each continues its own stream
-            state["rng_per_rank"] = all_gather_objects(state["rng"], self.dist)
-        path = None
-        if self.dist.is_main:
-            path = ckpt.save_checkpoint(self.out_dir, state, step=self.step, keep=self.keep_checkpoints)
-            self._last_ckpt = path
+        with self.clock.paused():
+            state = capture_state(self)
+            if self.dist.is_distributed:  # every rank's RNG, so each continues its own stream
+                state["rng_per_rank"] = all_gather_objects(state["rng"], self.dist)
+            path = None
+            if self.dist.is_main:
+                path = ckpt.save_checkpoint(self.out_dir, state, step=self.step, keep=self.keep_checkpoints)
+                self._last_ckpt = path
         self._last_ckpt_step = self.step
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
 
     def _finish(self) -> TrainResult:
         reason, message = self._stop or ("completed", "")
+        timing = self.clock.stop(self.step, self.steps_per_epoch)
         self._log_train()
         self._run_eval()
         if reason != "completed":
             self._log_event("stop", reason=reason, message=message)
         self._save()
+        params = count_parameters(self.params)
+        self._log_event("timing", params=params, **timing)
         metrics = dict(self.last_metrics)
         train = [r for r in self.history if r.get("kind") == "train"]
         if train:
@@ -586,7 +568,8 @@ class Trainer:
         epochs = self.step / self.steps_per_epoch if self.steps_per_epoch else None
         result = TrainResult(reason=reason, steps=self.step, epochs=epochs, metrics=metrics,
                              history=list(self.history), out_dir=self.out_dir, checkpoint=self._last_ckpt,
-                             rollbacks=self.rollbacks, wall_time=self._elapsed(), message=message)
+                             rollbacks=self.rollbacks, wall_time=self._elapsed(), message=message, params=params,
+                             s_per_epoch=timing["s_per_epoch"], train_seconds=timing["train_seconds"])
         if self.out_dir is not None and self.dist.is_main:
             write_run_summary(self.out_dir, result)
         for cb in self.callbacks:

@@ -9,12 +9,26 @@ This is what ``sciml train`` runs, and the shortest way to do the same from Pyth
 A run directory holds ``run.json`` (every setting needed to rebuild the run), the dataset split,
 checkpoints, ``metrics.jsonl`` and ``loss_curve.png``; ``resume_operator(run_dir)`` continues a run
 that was killed from its newest good checkpoint (:mod:`sciml.workflows.resume`).
+
+``summary.json`` holds the test error (mean and median of the per-sample relative L2), the number of
+trained parameters, seconds per epoch of training (without evaluation and checkpoints), and the error
+on every evaluation set ``test@N`` (``test@N/rel_l2_mean``, ``..._median``).
+
+Several resolutions: train at one resolution, report the error at others with ``eval_resolutions``.
+``test@N`` is, in this order of preference, (1) the same test samples read from the data file at
+full resolution when the training grid is a stride of the file's (``data`` made at 85, ``resolution=43``
+trains on every second node and ``eval_resolutions=[85]`` tests the same instances at 85), (2) the same
+test samples at a stride of the file, or (3) ``n_test`` fresh samples of the problem generated at N
+into ``data_N_test.h5`` with seed ``eval_seed`` (default ``seed + 1``, independent of the training
+streams); these are other instances of the same distribution, so the error differs from the training
+resolution's also by sampling (``summary.json`` says which kind each set is).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +54,12 @@ def default_model_kwargs(model: str, problem: Problem, grid: Grid) -> dict[str, 
         # Dirichlet problems this trains on by default; `--model-arg padding_mode=...` changes it.
         levels = max(1, min(5, min(grid.shape).bit_length() - 2))
         return {"in_channels": n_in, "out_channels": n_out, "ndim": grid.ndim, "levels": levels}
+    if model == "galerkin":  # the paper's configuration for the grid's dimension (see models/galerkin.py)
+        size = getattr(problem, "output_size", None)
+        if size is not None:  # the inverse variant: point-wise decoder, attention on the output grid
+            return {"in_channels": n_in, "out_channels": n_out, "ndim": grid.ndim, "decoder": "pointwise",
+                    "coarse": size, "out_size": size}
+        return {"in_channels": n_in, "out_channels": n_out, "ndim": grid.ndim}
     return {"in_channels": n_in, "out_channels": n_out}
 
 
@@ -59,6 +79,12 @@ def train_operator(
     weight_decay: float = 1e-4,
     schedule: str | None = "onecycle",
     loss: str = "rel_l2",
+    h1_weight: float | None = None,
+    schedule_kwargs: dict[str, Any] | None = None,
+    schedule_interval: str | None = None,
+    grad_clip: float | None = None,
+    eval_resolutions: Sequence[int] | None = None,
+    eval_seed: int | None = None,
     device: str = "auto",
     precision: str = "fp32",
     compile: bool = False,
@@ -84,11 +110,23 @@ def train_operator(
     n_train, n_test : int
         Split sizes; the test split is the last ``n_test`` samples of the file.
     resolution : int, optional
-        Nodes per axis (the problem's default grid otherwise).
+        Nodes per axis (the problem's default grid otherwise). With ``data`` on a finer grid of which
+        this is a stride, training reads every ``(n_file - 1) / (resolution - 1)``-th node.
     out_dir : path
         Run directory.
     epochs, batch_size, lr, weight_decay, schedule, loss, device, precision, compile, seed
-        Training settings (see :class:`~sciml.train.Trainer`).
+        Training settings (see :class:`~sciml.train.Trainer`); ``loss`` one of
+        :class:`~sciml.operators.OperatorTask`'s.
+    h1_weight : float, optional
+        Weight of the H1 term of ``loss="rel_h1"`` or ``"rel_l2+h1"`` (default 1).
+    schedule_kwargs, schedule_interval, grad_clip : optional
+        Passed to the Trainer: e.g. ``schedule="onecycle", schedule_kwargs={"div_factor": 1e4,
+        "final_div_factor": 1e4, "pct_start": 0.3}`` (stepped per batch, the default interval, or
+        ``schedule_interval="epoch"``), and a gradient-norm clip.
+    eval_resolutions : sequence of int, optional
+        Also report the error at these resolutions (``test@N``; see the module docstring).
+    eval_seed : int, optional
+        Seed of generated evaluation sets (default ``seed + 1``).
     workers : int
         Processes for data generation.
     checkpoint_every : int, optional
@@ -96,7 +134,9 @@ def train_operator(
     progress : bool, optional
         Progress bars (default: only on a terminal).
     resume : bool
-        Continue from the newest good checkpoint in ``out_dir`` if there is one.
+        Continue from the newest good checkpoint in ``out_dir`` if there is one; settings among
+        ``resolution, h1_weight, schedule_kwargs, schedule_interval, grad_clip, eval_resolutions,
+        eval_seed`` left at None are then taken from the run's ``run.json``.
     """
     from torch.utils.data import DataLoader
 
@@ -117,6 +157,14 @@ def train_operator(
                           "DeepONetTask of your own (examples/03_deeponet_antiderivative.py)")
     problem = load_problem(problem) if not isinstance(problem, Problem) else problem
     run_dir = Path(out_dir)
+    extra = {"h1_weight": h1_weight, "schedule_kwargs": schedule_kwargs, "schedule_interval": schedule_interval,
+             "grad_clip": grad_clip, "eval_resolutions": eval_resolutions, "eval_seed": eval_seed}
+    if resume and (run_dir / RUN_FILE).is_file():  # what the caller leaves unset continues as recorded
+        recorded = json.loads((run_dir / RUN_FILE).read_text())
+        extra = {k: recorded.get(k) if v is None else v for k, v in extra.items()}
+        resolution = recorded.get("resolution") if resolution is None else resolution
+    extra["eval_resolutions"] = [check_positive_int("eval_resolutions", n) for n in extra["eval_resolutions"] or []]
+    output_size = getattr(problem, "output_size", None)
     # Under torchrun every rank runs this function: join the group first so that only rank 0
     # generates data and writes files while the others wait at a barrier.
     dist_info, _ = setup_distributed(device)
@@ -133,25 +181,49 @@ def train_operator(
     full = GridDataset(data)
     if len(full) < n_train + n_test:
         raise ConfigError(f"train_operator: {data} holds {len(full)} samples, expected n_train + n_test = {n_train + n_test}")
-    train = GridDataset(data, indices=np.arange(n_train))
+    stride = _stride(full.grid.shape, grid.shape, f"train_operator: data {data}") if resolution is not None else 1
+    train = GridDataset(data, indices=np.arange(n_train), stride=stride)
     test_indices = np.arange(len(full) - n_test, len(full))
-    test = GridDataset(data, indices=test_indices)
+    test = GridDataset(data, indices=test_indices, stride=stride)
     # Validation on the training resolution and, where the grid allows, on every second node:
     # a discretisation-invariant operator should do about as well on both.
     val = {f"test@{test.grid.shape[0]}": test}
-    if all((n - 1) % 2 == 0 and n > 8 for n in test.grid.shape):
-        coarse = GridDataset(data, indices=test_indices, stride=2)
+    if all((n - 1) % 2 == 0 and n > 8 for n in test.grid.shape) and _fits(output_size, (test.grid.shape[0] - 1) // 2 + 1):
+        coarse = GridDataset(data, indices=test_indices, stride=2 * stride)
         val[f"test@{coarse.grid.shape[0]}"] = coarse
+    kinds = {f"test@{test.grid.shape[0]}": "test split of the data file"}
+    for n_eval in extra["eval_resolutions"]:
+        if not _fits(output_size, n_eval):
+            raise ConfigError(f"train_operator: eval resolution {n_eval} does not hold the output grid of "
+                              f"{output_size} nodes per axis (expected k * {output_size - 1} + 1 nodes)")
+        name = f"test@{n_eval}"
+        if n_eval == test.grid.shape[0]:
+            continue
+        if all(n > 1 and (n - 1) % (n_eval - 1) == 0 for n in full.grid.shape):  # same samples, from the file
+            val[name] = GridDataset(data, indices=test_indices, stride=(full.grid.shape[0] - 1) // (n_eval - 1))
+            kinds[name] = "the same test samples, read from the data file at this resolution"
+            continue
+        eval_grid = problem.resolve_grid(n_eval)
+        path = run_dir / f"data_{n_eval}_test.h5"
+        test_seed = seed + 1 if extra["eval_seed"] is None else extra["eval_seed"]
+        if dist_info.is_main:
+            generate(problem, n_test, eval_grid, seed=test_seed, path=path, workers=workers, progress=progress)
+        barrier(dist_info)
+        val[name] = GridDataset(path)
+        kinds[name] = f"{n_test} fresh samples generated at this resolution with seed {test_seed} ({path.name})"
 
     kwargs = default_model_kwargs(model, problem, train.grid)
     kwargs.update(model_kwargs or {})
     network = build_seeded_model(model, seed, **kwargs)
-    task = OperatorTask.from_dataset(network, train, loss=loss, problem=problem_spec(problem))
+    h1 = 1.0 if extra["h1_weight"] is None else extra["h1_weight"]
+    task = OperatorTask.from_dataset(network, train, loss=loss, problem=problem_spec(problem), h1_weight=h1,
+                                     output_size=output_size)
     settings = {
         "problem": problem_spec(problem), "model": model, "model_kwargs": kwargs, "data": str(data.resolve()),
         "n_train": n_train, "n_test": n_test, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "weight_decay": weight_decay, "schedule": schedule, "loss": loss, "device": device,
         "precision": precision, "compile": compile, "seed": seed, "checkpoint_every": checkpoint_every,
+        "resolution": test.grid.shape[0], **extra,
     }
     if dist_info.is_main:
         (run_dir / RUN_FILE).write_text(json.dumps(settings, indent=2))
@@ -160,14 +232,37 @@ def train_operator(
     trainer = Trainer(
         task, train_data=train, val_data=val, batch_size=batch_size, epochs=epochs,
         optimizer="adamw" if weight_decay else "adam", lr=lr, weight_decay=weight_decay, schedule=schedule,
-        precision=precision, compile=compile, device=device, seed=seed, out_dir=run_dir,
+        schedule_kwargs=extra["schedule_kwargs"], schedule_interval=extra["schedule_interval"] or "step",
+        grad_clip=extra["grad_clip"], precision=precision, compile=compile, device=device, seed=seed, out_dir=run_dir,
         checkpoint_every=checkpoint_every or steps_per_epoch, eval_every=steps_per_epoch * max(1, epochs // 10),
         progress=progress, resume=resume,
     )
     result = trainer.fit()
     solver = Solver(task, problem, device=trainer.device)
     errors = task.per_sample_errors(DataLoader(test, batch_size=batch_size))
-    summary = {"test_rel_l2_mean": float(errors.mean()), "test_rel_l2_median": float(np.median(errors))}
+    summary = {"test_rel_l2_mean": float(errors.mean()), "test_rel_l2_median": float(np.median(errors)),
+               "params": result.params, "s_per_epoch": result.s_per_epoch, "epochs": result.epochs,
+               "train_seconds": result.train_seconds, "resolution": test.grid.shape[0]}
+    for name, dataset in val.items():
+        errs = errors if dataset is test else task.per_sample_errors(DataLoader(dataset, batch_size=batch_size))
+        summary[f"{name}/rel_l2_mean"], summary[f"{name}/rel_l2_median"] = float(errs.mean()), float(np.median(errs))
+    summary["eval_sets"] = {name: kinds.get(name, "the test split at a stride") for name in val}
+    if result.s_per_epoch is None and resume and (run_dir / "summary.json").is_file():  # nothing left to train
+        summary["s_per_epoch"] = json.loads((run_dir / "summary.json").read_text()).get("s_per_epoch")
     if dist_info.is_main:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return OperatorRun(run_dir, solver, result, errors)
+
+
+def _stride(fine: tuple[int, ...], coarse: tuple[int, ...], what: str) -> int:
+    """The stride that reads grid ``coarse`` from grid ``fine`` (same box), or a ConfigError."""
+    strides = {(f - 1) // (c - 1) if c > 1 and (f - 1) % (c - 1) == 0 else None for f, c in zip(fine, coarse)}
+    if len(fine) != len(coarse) or len(strides) != 1 or None in strides:
+        raise ConfigError(f"{what} lies on a {list(fine)} grid; the training grid {list(coarse)} is not a stride "
+                          "of it (expected n_file - 1 to be a multiple of resolution - 1)")
+    return strides.pop()
+
+
+def _fits(output_size: int | None, n: int) -> bool:
+    """Whether a grid of ``n`` nodes per axis holds the output grid (its nodes are a stride of it)."""
+    return output_size is None or n == output_size or (n > output_size and (n - 1) % (output_size - 1) == 0)

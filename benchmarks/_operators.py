@@ -1,0 +1,334 @@
+"""What the operator benchmarks share (``operators_darcy``, ``operators_burgers``, ``operators_inverse_darcy``).
+
+One row = one method trained on one data set with its recipe. Every method trains through the
+package's own pieces, exactly as ``sciml train`` does: the network from the model registry (DeepONet
+from its CNN branch, below), :class:`~sciml.operators.OperatorTask` (per-channel Gaussian normalisers
+fitted on the training split, loss on decoded outputs, per-sample relative L2) and the one
+:class:`~sciml.train.Trainer` (seeded, checkpointed every epoch). Data are made once by
+:func:`sciml.data.generate` (resumable) under ``runs/bench/data`` and held in memory.
+
+A row reports ``params`` (trained real numbers; complex count twice), ``s_per_epoch`` (training steps
+only, without evaluation and checkpoints: :mod:`sciml.train.runinfo`), ``epochs``, ``rel_l2_mean`` /
+``rel_l2_median`` (per-sample relative L2 on the test split), ``rel_l2_mean_fine`` (the same at the finer
+evaluation resolution), ``infer_ms_per_sample`` (the whole test split in batches, normalisers
+included, best of three passes after a warm-up) and ``reference_ms_per_sample`` (the problem's
+reference solver on the same test inputs in the same process, as it makes data: on the solve grid,
+then subsampled; the test inputs are brought to the solve grid by nearest-node upsampling, which for
+the piecewise-constant Darcy coefficient is the same function).
+
+Resuming: the driver writes ``<out>.partial.json`` when it starts and after every row; a new run with
+the same settings keeps the finished rows, and a row killed mid-training continues from its last
+checkpoint in ``runs/bench/<benchmark>/<row>`` (the Trainer's exact resume). A run with other
+settings, or after a finished run, starts afresh and clears those directories.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "bench"
+
+TABLE_COLUMNS = ("method", "resolution", "noise", "params", "s_per_epoch", "epochs", "rel_l2_mean", "rel_l2_median",
+                 "rel_l2_mean_fine", "fine_resolution", "infer_ms_per_sample", "reference_ms_per_sample", "speedup")
+
+
+# -- data ------------------------------------------------------------------------------------------
+class ArrayData(Dataset):
+    """In-memory ``{"x": (C_in, *s), "y": (C_out, *s)}`` samples with the metadata OperatorTask reads."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, grid: Any, input_names: Sequence[str],
+                 output_names: Sequence[str], attrs: dict[str, Any] | None = None) -> None:
+        self.x, self.y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        self.grid, self.input_names, self.output_names = grid, tuple(input_names), tuple(output_names)
+        self.attrs = dict(attrs or {})
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[i], "y": self.y[i]}
+
+    def __getitems__(self, idx: Sequence[int]) -> list[dict[str, torch.Tensor]]:
+        return [{"x": self.x[i], "y": self.y[i]} for i in idx]
+
+
+def dataset_file(problem: Any, n: int, resolution: int, seed: int, workers: int) -> Path:
+    """``generate(problem, n, resolution, seed)`` into ``runs/bench/data`` (reused when there, resumed
+    when interrupted)."""
+    from sciml.data import generate
+
+    path = RUNS / "data" / f"{problem.name}_{resolution}_n{n}_seed{seed}.h5"
+    t0 = time.perf_counter()
+    generate(problem, n, problem.resolve_grid(resolution), seed=seed, path=path, workers=workers, progress=None)
+    if time.perf_counter() - t0 > 1:
+        print(f"[data] {path.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def load(path: Path, indices: Sequence[int] | np.ndarray, stride: int = 1) -> ArrayData:
+    """Samples ``indices`` of a dataset file at ``stride``, in memory."""
+    from sciml.data import load_arrays
+
+    arr = load_arrays(path, stride=stride, indices=np.asarray(indices))
+    return ArrayData(arr.x, arr.y, arr.grid, arr.input_names, arr.output_names, arr.attrs)
+
+
+def stride_between(fine: int, coarse: int) -> int:
+    if coarse < 2 or (fine - 1) % (coarse - 1):
+        raise SystemExit(f"resolution {coarse} is not a stride of {fine} (need (fine - 1) % (coarse - 1) == 0)")
+    return (fine - 1) // (coarse - 1)
+
+
+# -- DeepONet on grids -----------------------------------------------------------------------------
+class CNNBranch(nn.Module):
+    """Strided 3-point convolutions (ReLU) halving the grid, then ``Linear, ReLU, Linear`` to ``p``."""
+
+    def __init__(self, in_channels: int, sensors: Sequence[int], p: int, channels: Sequence[int], hidden: int):
+        super().__init__()
+        conv = {1: nn.Conv1d, 2: nn.Conv2d}[len(sensors)]
+        layers: list[nn.Module] = []
+        c, shape = in_channels, tuple(sensors)
+        for width in channels:
+            layers += [conv(c, width, 3, stride=2, padding=1), nn.ReLU()]
+            c, shape = width, tuple((n + 1) // 2 for n in shape)
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c * math.prod(shape), hidden), nn.ReLU(), nn.Linear(hidden, p))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(u))
+
+
+class GridDeepONet(nn.Module):
+    """DeepONet with a CNN branch, answering on a grid: ``(B, C, *s) -> (B, 1, *s_out)``.
+
+    The branch reads the input at its training grid (``sensors``); an input on a finer grid of which the
+    sensors are a stride is read there (DeepONet is not discretisation invariant in its input). The
+    trunk answers at the nodes of the input grid, or of ``out_size`` nodes per axis (inverse problems),
+    so the output follows the resolution asked for, as DeepONet's trunk allows.
+    """
+
+    def __init__(self, in_channels: int, sensors: Sequence[int], p: int = 128,
+                 channels: Sequence[int] = (16, 32, 64, 128), hidden: int = 256, trunk: Sequence[int] = (128,) * 3,
+                 out_size: int | None = None) -> None:
+        super().__init__()
+        from sciml.models.deeponet import DeepONet
+
+        self.sensors, self.ndim, self.out_size = tuple(sensors), len(sensors), out_size
+        branch = CNNBranch(in_channels, sensors, p, channels, hidden)
+        self.net = DeepONet(branch, [self.ndim, *trunk, p], activation="relu",
+                            branch_shape=(in_channels, *self.sensors))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = tuple(x.shape[2:])
+        if spatial != self.sensors:
+            strides = {(n - 1) // (m - 1) for n, m in zip(spatial, self.sensors)}
+            if len(strides) != 1 or any((n - 1) % (m - 1) for n, m in zip(spatial, self.sensors)):
+                raise ValueError(f"GridDeepONet: input grid {spatial} does not hold the sensors {self.sensors}")
+            s = strides.pop()
+            x = x[(slice(None), slice(None)) + (slice(None, None, s),) * self.ndim]
+        out = spatial if self.out_size is None else (self.out_size,) * self.ndim
+        axes = [torch.linspace(0, 1, n, dtype=x.dtype, device=x.device) for n in out]
+        points = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.ndim)
+        return self.net(x.contiguous(), points).reshape(x.shape[0], 1, *out)
+
+
+def build_network(method: str, recipe: dict[str, Any], seed: int, sensors: Sequence[int], in_channels: int = 1,
+                  out_size: int | None = None) -> nn.Module:
+    """The row's network with initial weights drawn from ``seed``."""
+    from sciml.workflows.common import build_seeded_model
+
+    kwargs = dict(recipe["model"])
+    if method == "deeponet":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return GridDeepONet(in_channels, sensors, out_size=out_size, **kwargs)
+    return build_seeded_model(recipe.get("model_name", method), seed, in_channels=in_channels, out_channels=1, **kwargs)
+
+
+# -- timing ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def infer_ms_per_sample(task: Any, x: torch.Tensor, batch: int, repeats: int = 3) -> float:
+    """Milliseconds per sample of ``task(x)`` in batches of ``batch`` (best of ``repeats`` passes)."""
+    task.eval()
+    task(x[:batch])  # warm-up: allocations, FFT plans
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(0, len(x), batch):
+            task(x[i : i + batch])
+        best = min(best, time.perf_counter() - t0)
+    return 1000 * best / len(x)
+
+
+def reference_ms_per_sample(problem: Any, inputs: dict[str, np.ndarray], grid: Any) -> float:
+    """The problem's reference solver as it makes data for ``grid`` (solve grid, then stride), per sample.
+
+    ``inputs`` ``{name: (k, *grid.shape)}`` are brought to the solve grid by nearest-node upsampling.
+    """
+    fine = problem.solve_grid(grid)
+    index = [np.rint(np.linspace(0, n - 1, m)).astype(int) for n, m in zip(grid.shape, fine.shape)]
+    up = {}
+    for name, v in inputs.items():
+        for axis, idx in enumerate(index):
+            v = np.take(v, idx, axis=axis + 1)
+        up[name] = np.ascontiguousarray(v, dtype=np.float64)
+    k = next(iter(inputs.values())).shape[0]
+    t0 = time.perf_counter()
+    problem.solve_batch(up, fine)
+    return 1000 * (time.perf_counter() - t0) / k
+
+
+# -- one row ---------------------------------------------------------------------------------------
+def train_row(row_id: str, method: str, recipe: dict[str, Any], train: ArrayData, tests: dict[str, ArrayData],
+              *, bench: str, seed: int, infer_batch: int, output_size: int | None = None,
+              progress: Any = None) -> dict[str, Any]:
+    """Train one method with its recipe; errors on ``tests`` (``"test"`` and optionally ``"fine"``)."""
+    from sciml.operators import OperatorTask
+    from sciml.train import Trainer
+
+    run_dir = RUNS / bench / row_id
+    sensors = tuple(train.grid.shape)
+    network = build_network(method, recipe, seed, sensors, train.x.shape[1], out_size=output_size)
+    task = OperatorTask.from_dataset(network, train, loss=recipe["loss"], h1_weight=recipe.get("h1_weight", 1.0),
+                                     output_size=output_size, problem={"name": bench, "params": {}})
+    epochs, batch = recipe["epochs"], recipe["batch_size"]
+    steps_per_epoch = -(-len(train) // batch)
+    _warm_up(task, train, batch)
+    trainer = Trainer(
+        task, train_data=train, val_data={"test": tests["test"]}, batch_size=batch, val_batch_size=50,
+        epochs=epochs, optimizer=recipe.get("optimizer", "adam"), lr=recipe["lr"],
+        weight_decay=recipe.get("weight_decay", 0.0), schedule=recipe.get("schedule"),
+        schedule_kwargs=recipe.get("schedule_kwargs"), schedule_interval=recipe.get("schedule_interval", "step"),
+        grad_clip=recipe.get("grad_clip"), device="cpu", seed=seed, out_dir=run_dir,
+        checkpoint_every=steps_per_epoch, keep_checkpoints=1, log_every=steps_per_epoch,
+        eval_every=steps_per_epoch * max(1, epochs // 5), progress=progress, resume=True,
+    )
+    result = trainer.fit()
+    row: dict[str, Any] = {"method": method, "params": result.params, "s_per_epoch": result.s_per_epoch,
+                           "epochs": result.epochs, "train_seconds": result.train_seconds}
+    for name, data in tests.items():
+        errors = task.per_sample_errors(DataLoader(data, batch_size=50))
+        suffix = "" if name == "test" else "_fine"
+        row[f"rel_l2_mean{suffix}"], row[f"rel_l2_median{suffix}"] = float(errors.mean()), float(np.median(errors))
+    row["infer_ms_per_sample"] = infer_ms_per_sample(task, tests["test"].x, infer_batch)
+    if result.s_per_epoch is None:  # resumed after the last step: nothing was timed in this process
+        row["s_per_epoch"] = _logged_s_per_epoch(run_dir / "metrics.jsonl")
+    return row
+
+
+def _warm_up(task: Any, train: ArrayData, batch: int) -> None:
+    """Two training steps of a throw-away copy: one-off costs (thread pools, allocations, convolution
+    primitives) must not be charged to the first epoch of whichever row runs first."""
+    twin = copy.deepcopy(task).train()
+    for _ in range(2):
+        sum(twin.loss_terms({"x": train.x[:batch], "y": train.y[:batch]}).values()).backward()
+
+
+def _logged_s_per_epoch(path: Path) -> float | None:
+    events = [json.loads(line) for line in path.read_text().splitlines() if '"timing"' in line] if path.is_file() else []
+    values = [e["s_per_epoch"] for e in events if e.get("s_per_epoch") is not None]
+    return values[-1] if values else None
+
+
+# -- the driver ------------------------------------------------------------------------------------
+class Rows:
+    """Finished rows by id, saved to ``<out>.partial.json`` from the start and after each row.
+
+    With the same settings a new run keeps the finished rows and the training directories under
+    ``run_root`` (a row killed in training resumes there); otherwise both are discarded, so that no
+    row resumes from a checkpoint of other settings.
+    """
+
+    def __init__(self, out: Path, settings: dict[str, Any], run_root: Path) -> None:
+        self.path = out.with_name(out.stem + ".partial.json")
+        self.settings = json.loads(json.dumps(settings, default=str))
+        self.rows: dict[str, dict[str, Any]] = {}
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        if saved and saved.get("settings") == self.settings:
+            self.rows = saved["rows"]
+            print(f"[resume] {len(self.rows)} finished row(s) from {self.path.name}", flush=True)
+        else:
+            if run_root.is_dir():
+                print(f"[fresh] {'other settings in ' + self.path.name if saved else 'no partial results'}: "
+                      f"clearing {run_root}", flush=True)
+                shutil.rmtree(run_root)
+            self._save()
+
+    def run(self, row_id: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if row_id not in self.rows:
+            t0 = time.perf_counter()
+            row = make()
+            row["wall_s"] = round(time.perf_counter() - t0, 1)
+            self.rows[row_id] = row
+            self._save()
+        print(summary_line(row_id, self.rows[row_id]), flush=True)
+        return self.rows[row_id]
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"settings": self.settings, "rows": self.rows}, default=str))
+        tmp.replace(self.path)  # atomic: a kill never leaves half a file
+
+    def finish(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def summary_line(row_id: str, r: dict[str, Any]) -> str:
+    fine = f", fine {r['rel_l2_mean_fine']:.4f}" if r.get("rel_l2_mean_fine") is not None else ""
+    spe = f"{r['s_per_epoch']:.2f}" if r.get("s_per_epoch") is not None else "?"
+    return (f"{row_id:28s} rel L2 mean {r['rel_l2_mean']:.4f} median {r['rel_l2_median']:.4f}{fine} | "
+            f"{r['params']:,} params, {spe} s/epoch x {r['epochs']:g}, infer {r['infer_ms_per_sample']:.3f} ms")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if v == 0 or 1e-3 <= abs(v) < 1e4:
+            return f"{v:.4g}"
+        return f"{v:.3e}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def markdown(title: str, rows: list[dict[str, Any]], notes: Sequence[str]) -> str:
+    columns = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
+    lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join([*lines, "", *notes, ""])
+
+
+def write_results(out: Path, benchmark: str, machine: dict[str, Any], settings: dict[str, Any],
+                  rows: list[dict[str, Any]], title: str, notes: Sequence[str], quick: bool) -> None:
+    """``out`` (JSON with benchmark / machine / settings / rows) and, for full runs, the table ``NAME.md``."""
+    machine = {**machine, "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    report = {"benchmark": benchmark, "machine": machine, "settings": settings, "rows": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    table = markdown(title, rows, notes)
+    if not quick:
+        out.with_suffix(".md").write_text(table)
+    print("\n" + table)
+    print(f"wrote {out}" + ("" if quick else f" and {out.with_suffix('.md').name}"))
+
+
+def add_speedup(row: dict[str, Any]) -> dict[str, Any]:
+    ref, inf = row.get("reference_ms_per_sample"), row.get("infer_ms_per_sample")
+    row["speedup"] = None if not ref or not inf else ref / inf
+    return row
