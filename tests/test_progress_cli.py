@@ -14,6 +14,12 @@ TRAIN = ["train", "poisson", "--resolution", "17", "--n-train", "48", "--n-test"
          "--model-arg", "n_layers=2"]
 
 
+# About half a minute of training on an idle 2-core CPU (longer on a busy one): long enough for the
+# clock's lines (every ~15 s) as well as the one at every tenth of the run.
+LONG = ["train", "poisson", "--resolution", "17", "--n-train", "96", "--n-test", "8", "--epochs", "40",
+        "--batch-size", "4", "--model-arg", "width=8", "--model-arg", "n_modes=[4,4]", "--model-arg", "n_layers=2"]
+
+
 def _sciml(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     # stdout and stderr are pipes, as under CI or `| tee`: no TTY, so no progress bar can draw.
@@ -51,13 +57,13 @@ def test_an_interrupted_run_says_how_to_resume_and_resume_says_where(tmp_path):
 
 def test_training_without_a_terminal_prints_progress_lines_and_resume_says_where(tmp_path):
     run = tmp_path / "run"
-    done = _sciml(*TRAIN, "--out", str(run))
+    done = _sciml(*LONG, "--out", str(run))
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("[train] step")]
-    # A line at every tenth of the run (and every ~15 s): step, loss, the validation error, times.
-    assert len(lines) >= 9, done.stderr[-2000:]
-    steps = [int(re.search(r"step (\d+)/120", ln).group(1)) for ln in lines]
-    assert steps == sorted(steps) and steps[-1] == 120
+    # A line at every tenth of the run and every ~15 s: step, loss, the validation error, times.
+    assert len(lines) >= 10, done.stderr[-2000:]
+    steps = [int(re.search(r"step (\d+)/960", ln).group(1)) for ln in lines]
+    assert steps == sorted(steps) and steps[-1] == 960
     last = lines[-1]
     assert re.search(r"loss \d\.\d{3}e[-+]\d\d", last) and "test@17/rel_l2" in last
     assert "elapsed 0:" in last and "eta 0:" in last
@@ -65,4 +71,4 @@ def test_training_without_a_terminal_prints_progress_lines_and_resume_says_where
 
     resumed = _sciml("resume", str(run))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert re.search(r"resuming from step 120/120 \(checkpoint .*ckpt", resumed.stderr), resumed.stderr[-2000:]
+    assert re.search(r"resuming from step 960/960 \(checkpoint .*ckpt", resumed.stderr), resumed.stderr[-2000:]
