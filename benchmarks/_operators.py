@@ -288,6 +288,19 @@ class Rows:
         self.path.unlink(missing_ok=True)
 
 
+def add_run_arguments(parser: Any, n_train: int = 1000, reference_samples: int = 10) -> None:
+    """The options every operator benchmark takes: split sizes, seed, threads, data workers, timing
+    samples, inference batch and the output folder (defaults per benchmark where its recipe differs)."""
+    parser.add_argument("--n-train", type=int, default=n_train)
+    parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes generating data")
+    parser.add_argument("--reference-samples", type=int, default=reference_samples)
+    parser.add_argument("--infer-batch", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=None)
+
+
 def summary_line(row_id: str, r: dict[str, Any]) -> str:
     fine = f", fine {r['rel_l2_mean_fine']:.4f}" if r.get("rel_l2_mean_fine") is not None else ""
     spe = f"{r['s_per_epoch']:.2f}" if r.get("s_per_epoch") is not None else "?"

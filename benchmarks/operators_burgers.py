@@ -67,6 +67,7 @@ def recipes(resolution: int, epochs: int) -> dict[str, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import _operators as ops  # torch comes with it
     from _common import machine_info, results_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,20 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resolution", type=int, default=513)
     parser.add_argument("--data-resolution", type=int, default=1025)
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--n-train", type=int, default=1024)
-    parser.add_argument("--n-test", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="processes generating data")
-    parser.add_argument("--reference-samples", type=int, default=20)
-    parser.add_argument("--infer-batch", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=None)
+    ops.add_run_arguments(parser, n_train=1024, reference_samples=20)
     args = parser.parse_args(argv)
     if args.quick:
         args.n_train, args.n_test, args.epochs, args.reference_samples = 32, 4, 1, 4
     args.out = results_path(RESULTS, args.out, args.quick)
 
-    import _operators as ops
     import numpy as np
     import torch
 

@@ -91,6 +91,7 @@ def noisy_inverse_data(problem: Any, forward: Any, seed: int, shard_size: int | 
 
 
 def main(argv: list[str] | None = None) -> None:
+    import _operators as ops  # torch comes with it
     from _common import machine_info, problem_module, results_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -101,14 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fine", type=int, default=None, help="fine evaluation resolution (default 169, --quick 0; "
                         "0: none)")
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--n-train", type=int, default=1000)
-    parser.add_argument("--n-test", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="processes generating data")
-    parser.add_argument("--reference-samples", type=int, default=10)
-    parser.add_argument("--infer-batch", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=None)
+    ops.add_run_arguments(parser, n_train=1000, reference_samples=10)
     args = parser.parse_args(argv)
     if args.quick:
         args.n_train, args.n_test, args.epochs, args.reference_samples = 32, 4, 1, 2
@@ -116,7 +110,6 @@ def main(argv: list[str] | None = None) -> None:
         args.fine = 0 if args.quick else 169
     args.out = results_path(RESULTS, args.out, args.quick)
 
-    import _operators as ops
     import torch
 
     import sciml
