@@ -10,21 +10,25 @@ fitted on the training split, loss on decoded outputs, per-sample relative L2) a
 A row reports ``params`` (trained real numbers; complex count twice), ``s_per_epoch`` (training steps
 only, without evaluation and checkpoints: :mod:`sciml.train.runinfo`), ``epochs``, ``rel_l2_mean`` /
 ``rel_l2_median`` (per-sample relative L2 on the test split), ``rel_l2_mean_fine`` (the same at the finer
-evaluation resolution), ``infer_ms_per_sample`` (the whole test split in batches, normalisers
+evaluation resolution, as a Solver answers there: grid-bound models through their training grid, see
+:class:`~sciml.operators.OperatorTask`), ``rel_l2_mean_fine_direct`` (grid-bound models only: the network
+called on the finer grid itself), ``infer_ms_per_sample`` (the whole test split in batches, normalisers
 included, best of three passes after a warm-up) and ``reference_ms_per_sample`` (the problem's
 reference solver on the same test inputs in the same process, as it makes data: on the solve grid,
 then subsampled; the test inputs are brought to the solve grid by nearest-node upsampling, which for
 the piecewise-constant Darcy coefficient is the same function).
 
-Resuming: the driver writes ``<out>.partial.json`` when it starts and after every row; a new run with
-the same settings keeps the finished rows, and a row killed mid-training continues from its last
-checkpoint in ``runs/bench/<benchmark>/<row>`` (the Trainer's exact resume). A run with other
-settings, or after a finished run, starts afresh and clears those directories.
+Resuming: finished rows live in ``runs/bench/<benchmark>.rows.json`` with their recipes (:class:`Rows`);
+a new run with the same data settings keeps every row whose recipe is unchanged, and a row killed
+mid-training continues from its last checkpoint in ``runs/bench/<benchmark>/<row>`` (the Trainer's exact
+resume). The results table holds every stored row, so it can be filled by several runs or processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import math
 import os
@@ -42,8 +46,8 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "bench"
 
-TABLE_COLUMNS = ("method", "resolution", "noise", "params", "s_per_epoch", "epochs", "rel_l2_mean", "rel_l2_median",
-                 "rel_l2_mean_fine", "fine_resolution", "infer_ms_per_sample", "reference_ms_per_sample", "speedup")
+TABLE_COLUMNS = ("method", "seed", "resolution", "noise", "params", "s_per_epoch", "epochs", "rel_l2_mean", "rel_l2_median",
+                 "rel_l2_mean_fine", "rel_l2_mean_fine_direct", "fine_resolution", "infer_ms_per_sample", "reference_ms_per_sample", "speedup", "threads")
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -224,6 +228,12 @@ def train_row(row_id: str, method: str, recipe: dict[str, Any], train: ArrayData
         errors = task.per_sample_errors(DataLoader(data, batch_size=50))
         suffix = "" if name == "test" else "_fine"
         row[f"rel_l2_mean{suffix}"], row[f"rel_l2_median{suffix}"] = float(errors.mean()), float(np.median(errors))
+        if suffix and not getattr(task, "resolution_invariant", True):
+            # What the network itself does on the finer grid, without OperatorTask's detour through
+            # the training grid: why that detour exists.
+            task.resample_off_grid = False
+            row["rel_l2_mean_fine_direct"] = float(task.per_sample_errors(DataLoader(data, batch_size=50)).mean())
+            task.resample_off_grid = True
     row["infer_ms_per_sample"] = infer_ms_per_sample(task, tests["test"].x, infer_batch)
     if result.s_per_epoch is None:  # resumed after the last step: nothing was timed in this process
         row["s_per_epoch"] = _logged_s_per_epoch(run_dir / "metrics.jsonl")
@@ -246,46 +256,94 @@ def _logged_s_per_epoch(path: Path) -> float | None:
 
 # -- the driver ------------------------------------------------------------------------------------
 class Rows:
-    """Finished rows by id, saved to ``<out>.partial.json`` from the start and after each row.
+    """Finished rows by id, kept in ``runs/bench/<benchmark>.rows.json`` across runs and processes.
 
-    With the same settings a new run keeps the finished rows and the training directories under
-    ``run_root`` (a row killed in training resumes there); otherwise both are discarded, so that no
-    row resumes from a checkpoint of other settings.
+    A row is kept with the recipe it was trained with. A later run with the same *shared* settings
+    (data, splits, seed) reuses every finished row whose recipe is unchanged and resumes a row killed
+    in training from its checkpoint in ``run_root/<row>``; a row asked for with another recipe is
+    trained afresh (its directory cleared). Other shared settings discard everything. So a table can
+    grow over several runs (``--resolutions 43`` today, ``85`` tomorrow) and two processes can fill
+    one table side by side (``--methods mgno`` beside ``--methods fno``): every save merges with
+    what is on disk under a file lock.
     """
 
     def __init__(self, out: Path, settings: dict[str, Any], run_root: Path) -> None:
-        self.path = out.with_name(out.stem + ".partial.json")
+        self.path = run_root.with_name(run_root.name + ".rows.json")
+        self.run_root = run_root
         self.settings = json.loads(json.dumps(settings, default=str))
-        self.rows: dict[str, dict[str, Any]] = {}
-        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        if saved and saved.get("settings") == self.settings:
-            self.rows = saved["rows"]
-            print(f"[resume] {len(self.rows)} finished row(s) from {self.path.name}", flush=True)
-        else:
-            if run_root.is_dir():
-                print(f"[fresh] {'other settings in ' + self.path.name if saved else 'no partial results'}: "
-                      f"clearing {run_root}", flush=True)
-                shutil.rmtree(run_root)
-            self._save()
+        with self._locked():
+            saved = self._read()
+            if saved and saved.get("settings") != self.settings:
+                print(f"[fresh] other shared settings in {self.path.name}: clearing {run_root}", flush=True)
+                shutil.rmtree(run_root, ignore_errors=True)
+                saved = {}
+            if not saved:
+                self._write({"settings": self.settings, "rows": {}})
+            else:
+                print(f"[resume] {len(saved['rows'])} finished row(s) in {self.path.name}", flush=True)
 
-    def run(self, row_id: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        if row_id not in self.rows:
+    def run(self, row_id: str, recipe: dict[str, Any], make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The row ``row_id`` trained with ``recipe``: stored, or made now by ``make()`` and stored."""
+        recipe = json.loads(json.dumps(recipe, default=str))
+        stored = self.stored().get(row_id)
+        if stored is None or stored.get("recipe") != recipe:
+            run_dir = self.run_root / row_id
+            marker = run_dir / "recipe.json"
+            if run_dir.is_dir() and (not marker.is_file() or json.loads(marker.read_text()) != recipe):
+                print(f"[fresh] {row_id}: checkpoints of another recipe, clearing {run_dir}", flush=True)
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(recipe))
             t0 = time.perf_counter()
             row = make()
             row["wall_s"] = round(time.perf_counter() - t0, 1)
-            self.rows[row_id] = row
-            self._save()
-        print(summary_line(row_id, self.rows[row_id]), flush=True)
-        return self.rows[row_id]
+            stored = {**row, "recipe": recipe}
+            with self._locked():  # merge with rows other processes finished meanwhile
+                saved = self._read() or {"settings": self.settings, "rows": {}}
+                saved["rows"][row_id] = stored
+                self._write(saved)
+        print(summary_line(row_id, stored), flush=True)
+        return stored
 
-    def _save(self) -> None:
+    def stored(self) -> dict[str, dict[str, Any]]:
+        """Every finished row of these shared settings, by id."""
+        saved = self._read()
+        return saved["rows"] if saved and saved.get("settings") == self.settings else {}
+
+    def table(self, order: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
+        """The stored rows sorted by ``order(row)``."""
+        return sorted(self.stored().values(), key=order)
+
+    def _read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def _write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"settings": self.settings, "rows": self.rows}, default=str))
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, default=str))
         tmp.replace(self.path)  # atomic: a kill never leaves half a file
 
-    def finish(self) -> None:
-        self.path.unlink(missing_ok=True)
+    @contextlib.contextmanager
+    def _locked(self) -> Any:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def parse_epochs_of(values: Sequence[str], methods: Sequence[str]) -> dict[str, int]:
+    """``["galerkin=30", ...]`` as ``{"galerkin": 30}``: epochs of one method overriding ``--epochs``."""
+    out = {}
+    for value in values:
+        method, _, epochs = value.partition("=")
+        if method not in methods or not epochs.isdigit() or int(epochs) < 1:
+            raise SystemExit(f"--epochs-of: expected METHOD=EPOCHS with METHOD in {list(methods)} and EPOCHS a "
+                             f"positive integer, got {value!r}")
+        out[method] = int(epochs)
+    return out
 
 
 def add_run_arguments(parser: Any, n_train: int = 1000, reference_samples: int = 10) -> None:
@@ -299,6 +357,17 @@ def add_run_arguments(parser: Any, n_train: int = 1000, reference_samples: int =
     parser.add_argument("--reference-samples", type=int, default=reference_samples)
     parser.add_argument("--infer-batch", type=int, default=50)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--epochs-of", nargs="+", default=[], metavar="METHOD=EPOCHS",
+                        help="epochs of one method, overriding --epochs (e.g. galerkin=30)")
+
+
+def start(args: Any) -> tuple[dict[str, Any], str]:
+    """Set the torch threads of ``args.threads``; the machine's description and the benchmark's name
+    (``args.out``'s stem: training directories go to ``runs/bench/<name>/<row>``)."""
+    from _common import machine_info
+
+    torch.set_num_threads(args.threads)
+    return machine_info(torch.get_num_threads()), args.out.stem
 
 
 def summary_line(row_id: str, r: dict[str, Any]) -> str:
@@ -327,8 +396,8 @@ def markdown(title: str, rows: list[dict[str, Any]], notes: Sequence[str]) -> st
     return "\n".join([*lines, "", *notes, ""])
 
 
-def write_results(out: Path, benchmark: str, machine: dict[str, Any], settings: dict[str, Any],
-                  rows: list[dict[str, Any]], title: str, notes: Sequence[str], quick: bool) -> None:
+def write_results(out: Path, benchmark: str, machine: dict[str, Any], rows: list[dict[str, Any]], title: str,
+                  settings: dict[str, Any], notes: Sequence[str], quick: bool) -> None:
     """``out`` (JSON with benchmark / machine / settings / rows) and, for full runs, the table ``NAME.md``."""
     machine = {**machine, "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     report = {"benchmark": benchmark, "machine": machine, "settings": settings, "rows": rows}

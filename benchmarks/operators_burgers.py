@@ -7,7 +7,7 @@ test error at 513 nodes (512 periodic points) read every second node; ``rel_l2_m
 error at 1025 nodes on the same test samples. Train = the first ``n_train`` (1024, the Galerkin
 Transformer's split), test = the last ``n_test`` (100).
 
-Recipes (``settings.recipes`` holds every number):
+Recipes (every row holds its ``recipe``, every number):
 
 * **Galerkin Transformer** (Cao 2021, ex1): the paper's 1-D model (d 96, 4 Galerkin layers, 1 head,
   FFN 192, spectral regressor 48 wide with 16 modes), no dropout; Adam, OneCycle per batch (max lr
@@ -68,7 +68,7 @@ def recipes(resolution: int, epochs: int) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     import _operators as ops  # torch comes with it
-    from _common import machine_info, results_path
+    from _common import results_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes at the real resolution (smoke test)")
@@ -83,21 +83,19 @@ def main(argv: list[str] | None = None) -> None:
     args.out = results_path(RESULTS, args.out, args.quick)
 
     import numpy as np
-    import torch
 
     import sciml
 
-    torch.set_num_threads(args.threads)
-    machine = machine_info(torch.get_num_threads())
+    machine, bench = ops.start(args)  # runs/bench/<bench>/<row>
     problem = sciml.load_problem("burgers1d")
-    bench = args.out.stem  # training directories: runs/bench/<results file stem>/<row>
     n = args.n_train + args.n_test
+    epochs_of = ops.parse_epochs_of(args.epochs_of, METHODS)
+    # Shared settings: rows trained under other ones are discarded; recipes are per row.
     settings = {"problem": problem.describe(), "n_train": args.n_train, "n_test": args.n_test, "seed": args.seed,
                 "data": f"burgers1d at {args.data_resolution} nodes, {n} samples, seed {args.seed}; train = first "
                         "n_train, test = last n_test", "resolution": args.resolution,
-                "fine_resolution": args.data_resolution, "threads": args.threads, "quick": args.quick,
-                "infer_batch": args.infer_batch, "reference_samples": args.reference_samples,
-                "recipes": recipes(args.resolution, args.epochs)}
+                "fine_resolution": args.data_resolution, "quick": args.quick,
+                "infer_batch": args.infer_batch, "reference_samples": args.reference_samples}
     rows = ops.Rows(args.out, settings, ops.RUNS / bench)
     data = ops.dataset_file(problem, n, args.data_resolution, args.seed, args.workers)
     stride = ops.stride_between(args.data_resolution, args.resolution)
@@ -107,26 +105,26 @@ def main(argv: list[str] | None = None) -> None:
     k = min(args.reference_samples, args.n_test)
     reference = ops.reference_ms_per_sample(problem, {"u0": tests["test"].x[:k, 0].double().numpy()},
                                             tests["test"].grid)
-    out_rows = []
     for method in args.methods:
-        recipe = recipes(args.resolution, args.epochs)[method]
+        recipe = recipes(args.resolution, epochs_of.get(method, args.epochs))[method]
 
         def make(method: str = method, recipe: dict = recipe) -> dict[str, Any]:
             row = ops.train_row(method, method, recipe, train, tests, bench=bench, seed=args.seed,
                                 infer_batch=args.infer_batch)
             row.update(resolution=args.resolution, fine_resolution=args.data_resolution,
-                       fine_samples="same test samples", reference_ms_per_sample=reference, reference_samples=k)
+                       fine_samples="same test samples", reference_ms_per_sample=reference, reference_samples=k,
+                       threads=args.threads)
             return ops.add_speedup(row)
 
-        out_rows.append(rows.run(method, make))
+        rows.run(method, recipe, make)
+    out_rows = rows.table(lambda r: METHODS.index(r["method"]))
     notes = [f"Burgers (nu = 0.1), {args.n_train} train / {args.n_test} test at {args.resolution} nodes, fine "
-             f"evaluation at {args.data_resolution} on the same samples; {args.threads} torch threads on "
+             f"evaluation at {args.data_resolution} on the same samples; torch threads per row in `threads`, on "
              f"{machine['cpu']}.",
              "reference_ms_per_sample: sciml's float64 ETDRK4 pseudo-spectral reference as it makes data (twice "
              "finer, then strided); speedup = reference / inference, per sample, same run."]
-    ops.write_results(args.out, "operators_burgers", machine, settings, out_rows, "Operators on 1-D Burgers",
+    ops.write_results(args.out, "operators_burgers", machine, out_rows, "Operators on 1-D Burgers", settings,
                       notes, args.quick)
-    rows.finish()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ sees the same samples in the same splits. ``rel_l2_mean_fine``: 43 rows are eval
 test samples (the file at full resolution); 85 rows at ``--fine-top`` (169 by default) on ``n_test``
 fresh samples generated there with seed ``seed + 1`` (other instances, see ``fine_samples``).
 
-Recipes, each the paper's scaled to a shared 2-core CPU (``settings.recipes`` holds every number):
+Recipes, each the paper's scaled to a shared 2-core CPU (every row holds its ``recipe``, every number):
 
 * **FNO** (Li et al. 2021): 12 x 12 modes, width 32, 4 layers, 8 points of zero padding; Adam (L2
   weight decay 1e-4, as the reference's Adam), lr 1e-3, batch 20, relative L2 loss, step schedule
@@ -29,12 +29,13 @@ Recipes, each the paper's scaled to a shared 2-core CPU (``settings.recipes`` ho
   100 epochs. Not discretisation invariant: at the finer resolution its branch reads the training
   sensors (every second node) and its trunk answers at every fine node.
 
-``--epochs 100 50`` gives the epochs of every method at each of ``--resolutions 43 85``.
+``--epochs 100 50`` gives the epochs of every method at each of ``--resolutions 43 85``;
+``--epochs-of galerkin=30`` overrides one method's (each row stores its recipe).
 
 Run: ``python benchmarks/operators_darcy.py --threads 2`` (full: hours, see the JSON's timings);
 ``--quick`` (tiny sizes at the real resolutions, one epoch; writes ``operators_darcy.quick.json``);
-``--methods mgno fno``. Killed runs resume (finished rows from ``.partial.json``, a row in training from
-its checkpoint). Writes ``benchmarks/results/operators_darcy.json`` and ``operators_darcy.md``.
+``--methods mgno fno``. Killed runs resume (finished rows from ``runs/bench/operators_darcy.rows.json``, a
+row in training from its checkpoint); later runs add rows to the same table. Writes ``benchmarks/results/operators_darcy.json`` and ``operators_darcy.md``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "operators_darcy.json"
 METHODS = ("mgno", "galerkin", "fno", "deeponet")
+SCALING = ("the papers train FNO and MgNO for 500 epochs and the Galerkin Transformer for 100; here every "
+           "row states its epochs in its recipe (default 100 at 43, 50 at 85, --epochs-of per method), on CPU")
 
 
 def mgno_levels(n: int) -> int:
@@ -81,7 +84,7 @@ def recipes(resolution: int, epochs: int) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     import _operators as ops  # torch comes with it
-    from _common import machine_info, results_path
+    from _common import results_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes at the real resolutions (smoke test)")
@@ -104,22 +107,20 @@ def main(argv: list[str] | None = None) -> None:
     args.out = results_path(RESULTS, args.out, args.quick)
 
     import numpy as np
-    import torch
 
     import sciml
 
-    torch.set_num_threads(args.threads)
-    machine = machine_info(torch.get_num_threads())
+    machine, bench = ops.start(args)  # runs/bench/<bench>/<row>
     problem = sciml.load_problem("darcy")
-    bench = args.out.stem  # training directories: runs/bench/<results file stem>/<row>
     n = args.n_train + args.n_test
+    epochs_of = ops.parse_epochs_of(args.epochs_of, METHODS)
+    # Shared settings: rows trained under other ones are discarded. Resolutions, methods and recipes
+    # are per row, so the table can grow run by run.
     settings = {"problem": problem.describe(), "n_train": args.n_train, "n_test": args.n_test, "seed": args.seed,
                 "data": f"darcy at {args.data_resolution} (solved at {problem.solve_grid(problem.resolve_grid(args.data_resolution)).shape[0]}), "
                         f"{n} samples, seed {args.seed}; train = first n_train, test = last n_test",
-                "resolutions": args.resolutions, "fine_top": args.fine_top, "threads": args.threads,
-                "quick": args.quick, "infer_batch": args.infer_batch, "reference_samples": args.reference_samples,
-                "recipes": {res: recipes(res, e) for res, e in zip(args.resolutions, args.epochs)},
-                "scaling": "epochs per resolution as given (papers: FNO 500, MgNO 500, GT 100); see the docstring"}
+                "fine_top": args.fine_top, "quick": args.quick, "infer_batch": args.infer_batch,
+                "reference_samples": args.reference_samples}
     rows = ops.Rows(args.out, settings, ops.RUNS / bench)
     data = ops.dataset_file(problem, n, args.data_resolution, args.seed, args.workers)
     test_rows = np.arange(args.n_train, n)
@@ -127,7 +128,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.fine_top and args.data_resolution in args.resolutions:
         path = ops.dataset_file(problem, args.n_test, args.fine_top, args.seed + 1, args.workers)
         fine_top = ops.load(path, np.arange(args.n_test))
-    out_rows = []
     for res, epochs in zip(args.resolutions, args.epochs):
         stride = ops.stride_between(args.data_resolution, res)
         train = ops.load(data, np.arange(args.n_train), stride)
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             return ref["ms"]
 
         for method in args.methods:
-            recipe = recipes(res, epochs)[method]
+            recipe = recipes(res, epochs_of.get(method, epochs))[method]
             row_id = f"{method}@{res}"
 
             def make(method: str = method, recipe: dict = recipe, row_id: str = row_id, res: int = res,
@@ -157,17 +157,17 @@ def main(argv: list[str] | None = None) -> None:
                                     infer_batch=args.infer_batch)
                 row.update(resolution=res, fine_resolution=fine_res, fine_samples=None if same is None else
                            ("same test samples" if same else f"{args.n_test} fresh samples, seed {args.seed + 1}"),
-                           reference_ms_per_sample=reference(), reference_samples=k)
+                           reference_ms_per_sample=reference(), reference_samples=k, threads=args.threads)
                 return ops.add_speedup(row)
 
-            out_rows.append(rows.run(row_id, make))
+            rows.run(row_id, recipe, make)
+    out_rows = rows.table(lambda r: (r["resolution"], METHODS.index(r["method"])))
     notes = [f"Darcy, {args.n_train} train / {args.n_test} test, data generated by sciml at {args.data_resolution} "
-             f"(lower resolutions strided from it); {args.threads} torch threads on {machine['cpu']}.",
+             f"(lower resolutions strided from it); torch threads per row in `threads`, on {machine['cpu']}.",
              "reference_ms_per_sample: sciml's float64 FD reference as it makes data (solve grid 5x finer, "
              "then strided); speedup = reference / inference, both per sample in the same run."]
-    ops.write_results(args.out, "operators_darcy", machine, settings, out_rows, "Operators on Darcy flow",
-                      notes, args.quick)
-    rows.finish()
+    ops.write_results(args.out, "operators_darcy", machine, out_rows, "Operators on Darcy flow",
+                      {**settings, "scaling": SCALING}, notes, args.quick)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boundary", type=int, default=200, help="--model pinn: boundary (and initial) points")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", default="rel_l2", choices=["rel_l2", "rel_h1", "rel_l2+h1", "mse"],
+                   help="operator loss: relative L2; + relative H1 norm (MgNO's recipe); + relative H1 "
+                        "seminorm (the Galerkin Transformer's); finite-difference derivatives")
+    p.add_argument("--h1-weight", type=float, default=None, help="weight of the H1 term (default 1)")
+    p.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm (e.g. 0.99)")
+    p.add_argument("--eval-resolution", type=int, action="append", default=[], metavar="N",
+                   help="also report the test error at N nodes per axis (repeatable), e.g. a finer grid")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -238,6 +245,11 @@ def _report(run: Any) -> None:
     if os.environ.get("RANK", "0") == "0":
         print(f"run {run.run_dir}: test relative L2 mean {run.mean_error:.4f}, median {run.median_error:.4f} "
               f"({run.result.reason})")
+        summary = Path(run.run_dir) / "summary.json"
+        others = json.loads(summary.read_text()) if summary.is_file() else {}
+        for key, value in others.items():  # errors at the other resolutions asked for (--eval-resolution)
+            if key.startswith("test@") and key.endswith("/rel_l2_mean") and isinstance(value, float):
+                print(f"  {key.split('/')[0]}: relative L2 mean {value:.4f}")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -285,7 +297,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run = train_operator(
         args.problem, model=args.model, model_kwargs=model_kwargs, data=args.data, n_train=args.n_train,
         n_test=args.n_test, resolution=args.resolution, out_dir=out,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, h1_weight=args.h1_weight,
+        grad_clip=args.grad_clip, eval_resolutions=args.eval_resolution or None, device=args.device,
         precision=args.precision, compile=args.compile, seed=args.seed, workers=args.workers,
     )
     _report(run)

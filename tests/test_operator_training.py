@@ -198,3 +198,34 @@ def test_inverse_benchmark_noise_matches_generate(tmp_path):
     torch.testing.assert_close(derived.y, made.y, rtol=0, atol=0)
     torch.testing.assert_close(derived.x, made.x, rtol=1e-5, atol=1e-9)  # u stored in float32 before the noise
     assert not torch.allclose(derived.x, forward.y)  # the noise is there
+
+
+def test_benchmark_rows_resume_by_recipe_and_merge_processes(tmp_path, capsys):
+    # The operator benchmarks keep finished rows with their recipes: a rerun reuses a row only with
+    # the same recipe, a row finished by another process (another Rows object) is merged, not lost,
+    # and other shared settings discard everything, checkpoints included.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import _operators as ops
+
+    calls = []
+
+    def make(value):
+        def _make():
+            calls.append(value)
+            return {"method": "m", "params": 1, "epochs": 1, "rel_l2_mean": value, "rel_l2_median": value,
+                    "infer_ms_per_sample": 1.0}
+        return _make
+
+    root = tmp_path / "bench" / "b"
+    first, second = ops.Rows(tmp_path / "b.json", {"n": 1}, root), ops.Rows(tmp_path / "b.json", {"n": 1}, root)
+    first.run("a", {"epochs": 1}, make(0.1))
+    second.run("b", {"epochs": 1}, make(0.2))  # another process, at the same time
+    first.run("c", {"epochs": 1}, make(0.3))
+    assert set(ops.Rows(tmp_path / "b.json", {"n": 1}, root).stored()) == {"a", "b", "c"}
+    assert first.run("a", {"epochs": 1}, make(9.0))["rel_l2_mean"] == 0.1  # reused
+    (root / "a" / "ckpt.pt").write_text("x")  # a checkpoint of the old recipe
+    assert first.run("a", {"epochs": 2}, make(0.4))["rel_l2_mean"] == 0.4  # another recipe: trained again
+    assert not (root / "a" / "ckpt.pt").exists() and calls == [0.1, 0.2, 0.3, 0.4]
+    assert [r["rel_l2_mean"] for r in first.table(lambda r: r["rel_l2_mean"])] == [0.2, 0.3, 0.4]
+    assert ops.Rows(tmp_path / "b.json", {"n": 2}, root).stored() == {} and not (root / "b").exists()
+    assert "other shared settings" in capsys.readouterr().out

@@ -528,6 +528,13 @@ class GalerkinTransformer(nn.Module):
             raise ConfigError(f"Galerkin bounds: expected {ndim} pairs [lo, hi] with lo < hi, got {bounds!r}")
         return tuple(pairs)
 
+    @property
+    def resolution_invariant(self) -> bool:
+        """1-D: attention on every point and a Fourier regressor, callable on any grid as it is. 2-D:
+        convolutions of the training spacing and an attention grid that follows the input size, so
+        :class:`~sciml.operators.OperatorTask` answers other grids through the training grid."""
+        return self.ndim == 1
+
     def grid_sizes(self, spatial: Sequence[int]) -> dict[str, tuple[int, ...]]:
         """The sizes a call on input size ``spatial`` uses: ``coarse``, ``down_mid``, ``up_mid``, ``out``."""
         fine = tuple(spatial)

@@ -39,6 +39,14 @@ node also receives its wrapped-around neighbour and the whole network commutes w
 by multiples of ``2 ** (levels - 1)`` nodes on grids divisible by that number. With ``"reflect"`` an
 axis that has shrunk to one node is padded by repeating that node (its own mirror image).
 
+Other resolutions
+-----------------
+The stencils are learned operators *of the training grid spacing* (like a finite-difference matrix),
+so a network trained on one grid computes a different operator on another: trained at 43 x 43 and
+called at 85 x 85 it is off by about 50%. The class says so (``resolution_invariant = False``) and
+:class:`~sciml.operators.OperatorTask` answers other resolutions by interpolating to the training
+grid and back.
+
 The network is built in float32 (torch's default dtype).
 """
 
@@ -344,6 +352,9 @@ class MgNO(nn.Module):
     >>> model(torch.randn(2, 1, 64, 50)).shape  # any grid, odd or even
     torch.Size([2, 1, 64, 50])
     """
+
+    #: The stencils belong to the training spacing (module notes): other grids are answered through it.
+    resolution_invariant = False
 
     def __init__(
         self,

@@ -18,6 +18,16 @@ Galerkin Transformer with ``out_size``) or on the input grid (FNO, MgNO), whose 
 at the same coarse nodes. The coarse grid stays fixed when the input resolution changes, so it must
 be a stride of every resolution the task sees. Normalisers are fitted on the training split only and travel in the
 checkpoint, so a :class:`~sciml.operators.solver.Solver` rebuilt from it sees exactly what training saw.
+
+Other resolutions: a model whose weights do not depend on the grid spacing (FNO: Fourier modes and
+point-wise maps) is simply called on the finer or coarser grid. A model that declares
+``resolution_invariant = False`` (MgNO: its 3-point stencils are finite-difference-like operators of
+the training spacing; the 2-D Galerkin Transformer: convolutions and a size-dependent attention grid)
+would answer a different operator there (MgNO trained at 43 and called at 85: about 50% error), so
+``forward`` interpolates the inputs (multi-)linearly onto the training grid, runs the model there and
+interpolates the answer back. Where the training nodes are a subset of the asked grid's (85 from 43)
+the inputs are read exactly at those nodes. ``task.resample_off_grid = False`` switches this off (to
+measure the raw zero-shot error).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.normalize import IdentityNormalizer, UnitGaussianNormalizer, batches_of, normalizer_from_state
@@ -109,6 +120,7 @@ class OperatorTask(Task):
         self.output_size = _check_output_size(output_size, grid.ndim)
         self.problem_spec = dict(problem or {})
         self.profile = profile
+        self.resample_off_grid = True
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -153,8 +165,20 @@ class OperatorTask(Task):
         """Physical inputs ``(B, C_in, *s)`` to physical outputs ``(B, C_out, *s)``."""
         if x.ndim != self.grid.ndim + 2 or x.shape[1] != len(self.input_names):
             raise ShapeError("operator input", f"(B, {len(self.input_names)}, *spatial[{self.grid.ndim}])", tuple(x.shape))
-        out = self.model(self.x_normalizer.encode(x))
-        return self.y_normalizer.decode(out)
+        spatial = tuple(x.shape[2:])
+        if spatial == self.grid.shape or self.resolution_invariant or not self.resample_off_grid:
+            return self.y_normalizer.decode(self.model(self.x_normalizer.encode(x)))
+        # A grid-bound model answers on its training grid; the answer is interpolated back (module notes).
+        out = self.model(self.x_normalizer.encode(_interpolate(x, self.grid.shape)))
+        out = self.y_normalizer.decode(out)
+        if self.output_size is not None and tuple(out.shape[2:]) == self.output_size:
+            return out  # already on the coarse output grid, which does not follow the input resolution
+        return _interpolate(out, spatial)
+
+    @property
+    def resolution_invariant(self) -> bool:
+        """Whether the model may be called on grids other than the training grid as it is (module notes)."""
+        return bool(getattr(self.model, "resolution_invariant", True))
 
     def _per_sample(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch["x"], batch["y"]
@@ -251,6 +275,12 @@ class OperatorTask(Task):
         self.output_size = _check_output_size(info.get("output_size"), self.grid.ndim)
         text = state.get("input_profile")
         self.profile = None if text is None else TrainingProfile.from_json(text)
+
+
+def _interpolate(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Node values ``(B, C, *s)`` (multi-)linearly interpolated to ``size`` nodes on the same box."""
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[x.ndim - 2]
+    return F.interpolate(x, size=size, mode=mode, align_corners=True)  # align_corners: end nodes stay put
 
 
 def _check_output_size(value: Any, ndim: int) -> tuple[int, ...] | None:
