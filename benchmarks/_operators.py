@@ -208,7 +208,8 @@ def train_row(row_id: str, method: str, recipe: dict[str, Any], train: ArrayData
     sensors = tuple(train.grid.shape)
     network = build_network(method, recipe, seed, sensors, train.x.shape[1], out_size=output_size)
     task = OperatorTask.from_dataset(network, train, loss=recipe["loss"], h1_weight=recipe.get("h1_weight", 1.0),
-                                     output_size=output_size, problem={"name": bench, "params": {}})
+                                     output_size=output_size, problem={"name": bench, "params": {}},
+                                     periodic_axes=recipe.get("periodic_axes", ()))
     epochs, batch = recipe["epochs"], recipe["batch_size"]
     steps_per_epoch = -(-len(train) // batch)
     _warm_up(task, train, batch)

@@ -24,8 +24,9 @@ Recipes (every row holds its ``recipe``, every number):
   ``Linear -> 256 -> 128``; trunk ``[1, 128, 128, 128, 128]`` ReLU; Adam lr 1e-3, cosine, batch 20,
   relative L2, 100 epochs; at 1025 nodes its branch reads every second node.
 
-The node grid repeats the first point at x = 1 (sciml's periodic convention): FNO's FFT and MgNO's
-circular padding see 513 points with one duplicate, a small inconsistency every model shares.
+The node grid repeats the first point at x = 1 (sciml's periodic convention); every network sees the
+512 (1024) distinct points and the repeated node is put back on its answer (OperatorTask's
+``periodic_axes``), so FNO's FFT and MgNO's circular padding see the true period.
 
 Run: ``python benchmarks/operators_burgers.py --threads 2``; ``--quick`` (tiny sizes, one epoch, writes
 ``operators_burgers.quick.json``). Resumes like the other operator benchmarks (``_operators.py``).
@@ -48,7 +49,7 @@ ONE_CYCLE = {"div_factor": 1e4, "final_div_factor": 1e4, "pct_start": 0.2}
 def recipes(resolution: int, epochs: int) -> dict[str, dict[str, Any]]:
     from operators_darcy import mgno_levels
 
-    return {
+    out = {
         "galerkin": {"model": {"ndim": 1}, "loss": "rel_l2+h1", "h1_weight": 0.1, "optimizer": "adam", "lr": 1e-3,
                      "schedule": "onecycle", "schedule_kwargs": ONE_CYCLE, "grad_clip": 0.999, "batch_size": 8,
                      "epochs": epochs},
@@ -64,6 +65,8 @@ def recipes(resolution: int, epochs: int) -> dict[str, dict[str, Any]]:
                                "trunk": [128, 128, 128]}, "loss": "rel_l2", "optimizer": "adam", "lr": 1e-3,
                      "schedule": "cosine", "batch_size": 20, "epochs": epochs},
     }
+    # x = 1 repeats x = 0: every network sees the 512 distinct points (OperatorTask's periodic_axes)
+    return {method: {**recipe, "periodic_axes": [0]} for method, recipe in out.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

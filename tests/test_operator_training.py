@@ -4,6 +4,7 @@ of a run (parameters, seconds per epoch), and the inverse Darcy problem (noisy u
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -229,3 +230,30 @@ def test_benchmark_rows_resume_by_recipe_and_merge_processes(tmp_path, capsys):
     assert [r["rel_l2_mean"] for r in first.table(lambda r: r["rel_l2_mean"])] == [0.2, 0.3, 0.4]
     assert ops.Rows(tmp_path / "b.json", {"n": 2}, root).stored() == {} and not (root / "b").exists()
     assert "other shared settings" in capsys.readouterr().out
+
+
+def test_periodic_axes_hide_the_repeated_node_from_the_network():
+    # burgers1d's 33-node grid is 32 periodic points plus x = 1, a copy of x = 0: the network must see
+    # the 32 distinct points (an FFT over 33 would see a period one node too long).
+    from sciml.operators.task import periodic_node_axes
+
+    grid = Grid(33, ndim=1)
+    assert periodic_node_axes(load_problem("burgers1d"), grid) == (0,)
+    assert periodic_node_axes(load_problem("darcy"), Grid(9, ndim=2)) == ()
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, z):
+            seen.append(tuple(z.shape))
+            return 2 * z
+
+    task = OperatorTask(Recorder(), grid, ["u0"], ["u"], periodic_axes=(0,))
+    x = torch.sin(2 * math.pi * torch.linspace(0, 1, 33))[None, None]
+    out = task(x)
+    assert seen == [(1, 1, 32)] and out.shape == (1, 1, 33)
+    torch.testing.assert_close(out, 2 * x, atol=1e-6, rtol=0)  # the last node is the first again
+    again = OperatorTask(Recorder(), grid, ["u0"], ["u"])
+    again.load_state_for_checkpoint(task.state_for_checkpoint())
+    assert again.periodic_axes == (0,)
+    with pytest.raises(ConfigError, match="periodic_axes"):
+        OperatorTask(Recorder(), grid, ["u0"], ["u"], periodic_axes=(1,))

@@ -103,6 +103,12 @@ class GridDataset(Dataset):
         self.path = self.info.path
         self.input_names = _names("input", inputs, self.info.input_names)
         self.output_names = _names("output", outputs, self.info.output_names)
+        not_fields = sorted(set(self.info.attrs.get("array_shapes") or {}) & {*self.input_names, *self.output_names})
+        if not_fields:
+            raise ConfigError(
+                f"{self.path}: {not_fields} hold arrays of shape "
+                f"{[self.info.attrs['array_shapes'][k] for k in not_fields]} per sample, not fields on the grid; "
+                "a GridDataset reads fields only (boundary measurements: sciml.inverse.MeasurementData)")
         self.stride = check_positive_int("stride", stride)
         self.grid: Grid = self.info.grid.subsample(self.stride)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:

@@ -79,6 +79,10 @@ def _settings(problem: Problem, grid: Grid, n: int, seed: int, shard_size: int) 
         "generator": GENERATOR_SETTINGS,
         "schema_version": SCHEMA_VERSION,
     }
+    shapes = {name: problem.array_shape(name, grid) for name in (*problem.input_names, *problem.outputs)}
+    shapes = {name: list(shape) for name, shape in shapes.items() if shape is not None}
+    if shapes:  # only where some array is not a field on the grid: older files keep their settings
+        settings["array_shapes"] = shapes
     # Through JSON once so that tuples become lists, exactly as they read back from the file.
     return json.loads(json.dumps(settings, default=str))
 
@@ -226,12 +230,13 @@ def _create_partial(
         for group, names in (("inputs", problem.input_names), ("outputs", problem.outputs)):
             g = f.create_group(group)
             for name in names:
+                shape = problem.array_shape(name, grid) or (1, *grid.shape)  # fields get a channel axis
                 # NaN fill: samples never written read as NaN, not as plausible zeros.
                 g.create_dataset(
                     name,
-                    shape=(n, 1, *grid.shape),
+                    shape=(n, *shape),
                     dtype="f4",
-                    chunks=(1, 1, *grid.shape),
+                    chunks=(1, *shape),
                     compression=algorithm,
                     compression_opts=level,
                     fillvalue=np.nan,
@@ -275,7 +280,8 @@ def _write_shard(f: Any, shard: int, start: int, inputs: dict, outputs: dict, pr
         ("outputs", outputs, problem.outputs),
     ):
         for name in names:
-            f[group][name][start : start + len(values[name])] = values[name][:, None]
+            target = f[group][name]  # a field gains its channel axis, a measurement array keeps its shape
+            target[start : start + len(values[name])] = values[name].reshape(len(values[name]), *target.shape[1:])
             arrays.append(values[name])
     f["_shards/crc32"][shard] = shard_checksum(arrays)
     f.flush()  # data before the flag: a set flag always means the data reached the file

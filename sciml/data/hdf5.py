@@ -159,8 +159,7 @@ def check_layout(f: Any, attrs: Mapping[str, Any]) -> list[str]:
         grid = Grid.from_dict(attrs["grid"])
     except Exception as exc:  # any malformed grid record means the file cannot be used
         return [f"attribute 'grid' is not a grid ({exc})"]
-    n = attrs["n"]
-    expected = (n, 1, *grid.shape)
+    n, shapes = attrs["n"], attrs.get("array_shapes") or {}
     for group, names in (("inputs", attrs["input_names"]), ("outputs", attrs["output_names"])):
         if group not in f:
             problems.append(f"missing group /{group}")
@@ -169,7 +168,7 @@ def check_layout(f: Any, attrs: Mapping[str, Any]) -> list[str]:
             key = f"{group}/{name}"
             if key not in f:
                 problems.append(f"missing dataset /{key}")
-            elif tuple(f[key].shape) != expected:
+            elif tuple(f[key].shape) != (expected := (n, *shapes.get(name, (1, *grid.shape)))):
                 problems.append(f"/{key} has shape {tuple(f[key].shape)}, expected {expected}")
     if "coords" not in f:
         problems.append("missing dataset /coords")

@@ -53,15 +53,15 @@ def shard_rng(seed: int, shard: int) -> np.random.Generator:
 
 
 def _checked(
-    values: Any, names: Sequence[str], kind: str, shard: int, start: int, shape: tuple[int, ...]
+    values: Any, names: Sequence[str], kind: str, shard: int, start: int, shapes: dict[str, tuple[int, ...]]
 ) -> dict:
-    """Shape/finiteness checks of one shard's arrays; returns them as float32."""
+    """Shape/finiteness checks of one shard's arrays (``shapes``: the expected one per name); float32."""
     if not isinstance(values, dict) or set(values) != set(names):
         got = sorted(values) if isinstance(values, dict) else type(values).__name__
         raise ProblemError(f"make_samples returned {kind}s {got}, expected {sorted(names)}")
     out = {}
     for name in names:
-        arr = np.asarray(values[name], dtype=np.float64)
+        arr, shape = np.asarray(values[name], dtype=np.float64), shapes[name]
         if arr.shape != shape:
             raise ShapeError(f"{kind} {name!r} of shard {shard}", shape, arr.shape)
         # float32 overflow turns large finite values into Inf: check after the cast too.
@@ -91,11 +91,13 @@ def make_shard(problem: Problem, shard: int, start: int, count: int, grid: Grid,
         if hasattr(exc, "add_note"):  # Python >= 3.11
             exc.add_note(f"while making shard {shard} (samples {start} to {start + count - 1}, seed {seed})")
         raise
-    shape = (count, *grid.shape)
+    def shapes(names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        return {name: (count, *(problem.array_shape(name, grid) or grid.shape)) for name in names}
+
     return (
         shard,
-        _checked(inputs, problem.input_names, "input", shard, start, shape),
-        _checked(outputs, problem.outputs, "output", shard, start, shape),
+        _checked(inputs, problem.input_names, "input", shard, start, shapes(problem.input_names)),
+        _checked(outputs, problem.outputs, "output", shard, start, shapes(problem.outputs)),
     )
 
 

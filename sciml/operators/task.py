@@ -28,6 +28,11 @@ would answer a different operator there (MgNO trained at 43 and called at 85: ab
 interpolates the answer back. Where the training nodes are a subset of the asked grid's (85 from 43)
 the inputs are read exactly at those nodes. ``task.resample_off_grid = False`` switches this off (to
 measure the raw zero-shot error).
+
+Periodic axes (``periodic_axes``, from the problem's ``Periodic`` conditions): sciml's node grids hold
+both ends of the box, so on a periodic axis the last node repeats the first (513 nodes = 512 periodic
+points). The model sees the distinct points only (an FFT or a circular padding over the repeated node
+would see a period one node too long), and the answer gets the repeated node back.
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ class OperatorTask(Task):
         profile: TrainingProfile | None = None,
         h1_weight: float = 1.0,
         output_size: int | Sequence[int] | None = None,
+        periodic_axes: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if loss not in _LOSSES:
@@ -121,6 +127,7 @@ class OperatorTask(Task):
         self.problem_spec = dict(problem or {})
         self.profile = profile
         self.resample_off_grid = True
+        self.periodic_axes = _check_periodic_axes(periodic_axes, grid.ndim)
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -167,13 +174,23 @@ class OperatorTask(Task):
             raise ShapeError("operator input", f"(B, {len(self.input_names)}, *spatial[{self.grid.ndim}])", tuple(x.shape))
         spatial = tuple(x.shape[2:])
         if spatial == self.grid.shape or self.resolution_invariant or not self.resample_off_grid:
-            return self.y_normalizer.decode(self.model(self.x_normalizer.encode(x)))
+            return self._run(x)
         # A grid-bound model answers on its training grid; the answer is interpolated back (module notes).
-        out = self.model(self.x_normalizer.encode(_interpolate(x, self.grid.shape)))
-        out = self.y_normalizer.decode(out)
+        out = self._run(_interpolate(x, self.grid.shape))
         if self.output_size is not None and tuple(out.shape[2:]) == self.output_size:
             return out  # already on the coarse output grid, which does not follow the input resolution
         return _interpolate(out, spatial)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """The model on normalised inputs, periodic axes without their repeated last node."""
+        z = self.x_normalizer.encode(x)
+        for axis in self.periodic_axes:
+            z = z.narrow(axis + 2, 0, z.shape[axis + 2] - 1)
+        out = self.model(z)
+        for axis in self.periodic_axes:  # the repeated node again: equal to the first
+            if out.shape[axis + 2] == z.shape[axis + 2]:
+                out = torch.cat([out, out.narrow(axis + 2, 0, 1)], dim=axis + 2)
+        return self.y_normalizer.decode(out)
 
     @property
     def resolution_invariant(self) -> bool:
@@ -258,6 +275,7 @@ class OperatorTask(Task):
                     "loss": self.loss,
                     "h1_weight": self.h1_weight,
                     "output_size": None if self.output_size is None else list(self.output_size),
+                    "periodic_axes": list(self.periodic_axes),
                     "problem": self.problem_spec,
                 }
             ),
@@ -273,8 +291,33 @@ class OperatorTask(Task):
         self.loss = info.get("loss", self.loss)
         self.h1_weight = float(info.get("h1_weight", self.h1_weight))
         self.output_size = _check_output_size(info.get("output_size"), self.grid.ndim)
+        self.periodic_axes = _check_periodic_axes(info.get("periodic_axes", ()), self.grid.ndim)
         text = state.get("input_profile")
         self.profile = None if text is None else TrainingProfile.from_json(text)
+
+
+def _check_periodic_axes(axes: Any, ndim: int) -> tuple[int, ...]:
+    """Distinct spatial axes in ``[0, ndim)``."""
+    ok = isinstance(axes, Sequence) and not isinstance(axes, str) and all(
+        isinstance(a, int) and not isinstance(a, bool) and 0 <= a < ndim for a in axes) and len(set(axes)) == len(axes)
+    if not ok:
+        raise ConfigError(f"OperatorTask periodic_axes: expected distinct spatial axes in [0, {ndim}), got {axes!r}")
+    return tuple(sorted(axes))
+
+
+def periodic_node_axes(problem: Any, grid: Grid) -> tuple[int, ...]:
+    """Axes on which ``grid``'s last node repeats its first: a ``Periodic`` condition of ``problem``
+    whose period is the box's extent along that axis (sciml's node grids include both ends)."""
+    from ..problem import Periodic
+
+    axes = []
+    for cond in getattr(problem, "conditions", ()):
+        if isinstance(cond, Periodic) and -grid.ndim <= cond.axis < grid.ndim:
+            axis = cond.axis % grid.ndim
+            lo, hi = grid.bounds[axis]
+            if cond.period is None or math.isclose(cond.period, hi - lo, rel_tol=1e-12):
+                axes.append(axis)
+    return tuple(sorted(set(axes)))
 
 
 def _interpolate(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

@@ -142,7 +142,7 @@ def train_operator(
 
     from ..data import GridDataset, generate
     from ..operators.solver import Solver
-    from ..operators.task import OperatorTask
+    from ..operators.task import OperatorTask, periodic_node_axes
     from ..train import Trainer
     from ..train.distributed import barrier, setup_distributed
 
@@ -217,7 +217,7 @@ def train_operator(
     network = build_seeded_model(model, seed, **kwargs)
     h1 = 1.0 if extra["h1_weight"] is None else extra["h1_weight"]
     task = OperatorTask.from_dataset(network, train, loss=loss, problem=problem_spec(problem), h1_weight=h1,
-                                     output_size=output_size)
+                                     output_size=output_size, periodic_axes=periodic_node_axes(problem, train.grid))
     settings = {
         "problem": problem_spec(problem), "model": model, "model_kwargs": kwargs, "data": str(data.resolve()),
         "n_train": n_train, "n_test": n_test, "epochs": epochs, "batch_size": batch_size, "lr": lr,

@@ -1,45 +1,23 @@
-"""Problems: a family of PDE instances defined once and read by every method.
+"""The Problem contract: inputs with their spaces, outputs, conditions, the reference solver.
 
-A :class:`Problem` names its random or fixed **inputs** (each with a space that samples it), its
-**outputs**, the PDE residual (``equation``, torch, for PINNs), boundary/initial **conditions**, the
-classical **reference** solver (float64, used to make data, to validate and as the speed baseline),
-optional ``system`` (the linear system, for learned linear solvers) and ``observe`` (measurements,
-for inverse problems), and plain-number ``params``.
-
-Problem files live in ``problems/NAME.py`` and define ``problem``; :func:`load_problem` loads a
-built-in one by name or a user's file by path, the same way.
+See :mod:`sciml.problem` for the overview.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_finite, check_positive_int
-from .errors import ArgumentValueError, ConfigError, ProblemError, ShapeError, UnknownNameError
-from .fields import Field, Grid
+from .._checks import as_float_array, check_finite, check_positive_int
+from ..errors import ArgumentValueError, ConfigError, ProblemError, ShapeError, UnknownNameError
+from ..fields import Field, Grid
 
-__all__ = [
-    "Input",
-    "Dirichlet",
-    "Neumann",
-    "Periodic",
-    "Initial",
-    "Problem",
-    "InverseProblem",
-    "load_problem",
-    "list_problems",
-    "problems_dirs",
-]
+__all__ = ["Input", "Dirichlet", "Neumann", "Periodic", "Initial", "Problem"]
 
 Value = float | str | Callable[..., Any]
 """A condition value: a constant, the name of an input, or a callable of the coordinates."""
@@ -159,6 +137,11 @@ class Problem:
         Data are made by solving on a grid ``solve_stride`` times finer and subsampling, as in the
         FNO Darcy benchmark (solving directly on the coarse grid differs by about 0.7%).
     description : str
+    array_shapes : callable, optional
+        ``array_shapes(grid) -> {name: shape}`` for inputs or outputs that are not one field on the
+        grid, e.g. boundary measurements ``(L, n_boundary)`` (L patterns, one value per boundary
+        node). ``make_samples`` returns those as ``(B, *shape)`` and datasets store them so; every
+        other name is a field, ``(B, *grid.shape)``, stored as ``(B, 1, *grid.shape)``.
     """
 
     name: str
@@ -174,6 +157,7 @@ class Problem:
     params: dict[str, Any] = field(default_factory=dict)
     solve_stride: int = 1
     description: str = ""
+    array_shapes: Callable[[Grid], Mapping[str, Sequence[int]]] | None = None
     source: str | None = field(default=None, repr=False, compare=False)
     """The file the problem was loaded from (set by :func:`load_problem`), recorded in checkpoints."""
 
@@ -246,6 +230,11 @@ class Problem:
         }
 
     # -- grids ---------------------------------------------------------------------------------
+    def array_shape(self, name: str, grid: Grid) -> tuple[int, ...] | None:
+        """Per-sample shape of ``name`` on ``grid`` if it is not a field on the grid (None if it is)."""
+        shapes = self.array_shapes(grid) if self.array_shapes is not None else {}
+        return None if name not in shapes else tuple(int(k) for k in shapes[name])
+
     def solve_grid(self, grid: Grid) -> Grid:
         """The finer grid on which data for ``grid`` are solved (``grid`` itself if stride 1)."""
         s = self.solve_stride
@@ -319,7 +308,7 @@ class Problem:
         """Replace boundary inputs' interior by the discrete harmonic extension of their trace."""
         boundary = [i.name for i in self.inputs if i.on == "boundary" and i.name in values]
         if boundary:
-            from .numerics.fd import harmonic_extension
+            from ..numerics.fd import harmonic_extension
 
             for name in boundary:
                 values[name] = harmonic_extension(values[name], grid)
@@ -405,86 +394,6 @@ class Problem:
         return inputs, outputs
 
 
-@dataclass
-class InverseProblem(Problem):
-    """Swap roles: measurements of a forward problem are the inputs, its coefficient the output.
-
-    Build with :meth:`from_forward`; data are made by sampling the forward problem, solving it,
-    observing the solution and keeping ``(measurements -> unknown coefficient)`` pairs.
-
-    ``noise`` adds relative Gaussian noise to every measurement: ``m + noise * rms(m) * xi`` with
-    ``xi`` standard normal at every node and ``rms(m)`` the root mean square of that sample's
-    measurement, so the noise has about ``noise`` times the measurement's L2 norm (0.01 is "1%
-    noise"). The forward samples use the generator exactly as the forward problem does and the noise
-    an independent child of it, so the same seed gives the same coefficients and solutions at every
-    noise level. ``output_size`` says that the unknown is sought on a coarser grid of that many nodes
-    per axis over the same box, a stride of the data grid (data still hold it on the data grid, as
-    every sciml dataset holds inputs and outputs on one grid; :class:`~sciml.operators.OperatorTask`
-    compares there). Both are recorded in ``params``.
-    """
-
-    forward: Problem | None = None
-    unknown: str = ""
-    noise: float = 0.0
-    output_size: int | None = None
-
-    @classmethod
-    def from_forward(cls, forward: Problem, unknown: str, measurements: Sequence[str], name: str | None = None,
-                     noise: float = 0.0, output_size: int | None = None, grid: Grid | None = None) -> InverseProblem:
-        """The inverse of ``forward``: ``measurements`` (names its ``observe`` returns) to its input ``unknown``.
-
-        ``noise`` and ``output_size`` as in the class docstring; ``grid`` the default data grid
-        (the forward problem's by default).
-        """
-        if forward.observe is None:
-            raise ProblemError(f"problem {forward.name!r} has no observe(); it cannot be inverted")
-        forward.input(unknown)  # raises if unknown is not an input
-        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not (np.isfinite(noise) and noise >= 0):
-            raise ConfigError(f"InverseProblem noise: expected a finite number >= 0, got {noise!r}")
-        if output_size is not None and check_positive_int("InverseProblem output_size", output_size) < 2:
-            raise ConfigError(f"InverseProblem output_size: expected at least 2 nodes, got {output_size}")
-        # Measurements are data, not sampled: mark them as fixed placeholders (value 0) so the
-        # generic input machinery validates names; make_samples produces the real values.
-        inputs = [Input(m, value=0.0, description=f"measurement of {forward.name}") for m in measurements]
-        params = {**forward.params, "noise": float(noise), "forward_fingerprint": forward.fingerprint()}
-        if output_size is not None:
-            params["output_size"] = output_size
-        extra = f" with {100 * noise:g}% noise" if noise else ""
-        coarse = f" on {output_size} nodes per axis" if output_size is not None else ""
-        return cls(
-            name=name or f"{forward.name}_inverse",
-            inputs=inputs,
-            outputs=(unknown,),
-            grid=grid or forward.grid,
-            params=params,
-            solve_stride=forward.solve_stride,
-            description=f"inverse of {forward.name}: {', '.join(measurements)}{extra} -> {unknown}{coarse}",
-            forward=forward,
-            unknown=unknown,
-            noise=float(noise),
-            output_size=output_size,
-        )
-
-    def make_samples(self, n: int, grid: Grid, seed: int | np.random.Generator) -> tuple[dict, dict]:
-        assert self.forward is not None
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        fwd_inputs, fwd_outputs = self.forward.make_samples(n, grid, rng)
-        measured = self.forward.observe(fwd_inputs, fwd_outputs, grid, dict(self.forward.params))
-        missing = set(self.input_names) - set(measured)
-        if missing:
-            raise ProblemError(f"observe() of {self.forward.name!r} did not return {sorted(missing)}")
-        measured = {k: np.asarray(measured[k], dtype=np.float64) for k in self.input_names}
-        return self.add_noise(measured, rng.spawn(1)[0]), {self.unknown: fwd_inputs[self.unknown]}
-
-    def add_noise(self, measured: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """``measured`` (``{name: (B, *grid)}``) with the relative Gaussian noise of the class docstring."""
-        out = {name: np.asarray(measured[name], dtype=np.float64) for name in self.input_names}
-        for name, m in out.items() if self.noise else ():  # one draw per measurement, in the problem's order
-            rms = np.sqrt(np.mean(m.reshape(m.shape[0], -1) ** 2, axis=1)).reshape((-1,) + (1,) * (m.ndim - 1))
-            out[name] = m + self.noise * rms * rng.standard_normal(m.shape)
-        return out
-
-
 def _name_the_input(exc: ArgumentValueError, inputs: Mapping[str, np.ndarray], problem: str) -> ConfigError | None:
     """A numerics check's error (it names its own argument, e.g. ``solve_elliptic``'s ``a``, and keeps the
     values it refused) retold with the name of the problem's input whose values were passed there;
@@ -507,7 +416,7 @@ def _name_the_input(exc: ArgumentValueError, inputs: Mapping[str, np.ndarray], p
 
 def _evaluate(value: Any, grid: Grid, name: str) -> np.ndarray:
     """Turn a user value (array, number, callable, formula, Field) into an array on ``grid``."""
-    from .formula import compile_formula
+    from ..formula import compile_formula
 
     if isinstance(value, Field):
         if value.disc != grid:
@@ -531,60 +440,3 @@ def _evaluate(value: Any, grid: Grid, name: str) -> np.ndarray:
     if arr.ndim == grid.ndim + 2 and arr.shape[1] == 1 and arr.shape[2:] == grid.shape:
         return arr[:, 0]  # channels-first (B, 1, *shape)
     raise ShapeError(f"input {name!r}", f"{grid.shape} or (B, *{grid.shape}) on {grid!r}", arr.shape)
-
-
-# -- problem files --------------------------------------------------------------------------------
-def problems_dirs() -> list[Path]:
-    """Folders searched for problem files: ``$SCIML_PROBLEMS_PATH`` entries, then the built-ins."""
-    dirs = [Path(p) for p in os.environ.get("SCIML_PROBLEMS_PATH", "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent
-    # The built-ins ship inside the package as sciml/_problems in a wheel, and sit at the top of
-    # the repository (problems/) in a source checkout or an editable install.
-    dirs += [here / "_problems", here.parent / "problems"]
-    return [d for d in dirs if d.is_dir()]
-
-
-def list_problems() -> list[str]:
-    """Names of the problems that :func:`load_problem` finds by name."""
-    names = {p.stem for d in problems_dirs() for p in d.glob("*.py") if not p.stem.startswith("_")}
-    return sorted(names)
-
-
-_CACHE: dict[str, Problem] = {}
-
-
-def load_problem(name_or_path: str | os.PathLike[str]) -> Problem:
-    """Load ``problem`` from ``problems/NAME.py`` or from a path to any Python file defining it."""
-    text = os.fspath(name_or_path)
-    path = Path(text)
-    if text.endswith(".py") or path.is_file():
-        if not path.is_file():
-            raise ProblemError(f"load_problem: no such problem file {str(path)!r}")
-    else:
-        found = [d / f"{text}.py" for d in problems_dirs() if (d / f"{text}.py").is_file()]
-        if not found:
-            raise UnknownNameError("problem", text, list_problems())
-        path = found[0]
-    key = str(path.resolve())
-    if key in _CACHE:
-        return _CACHE[key]
-    module_name = "sciml_problem_" + hashlib.sha1(key.encode()).hexdigest()[:10]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ProblemError(f"load_problem: cannot import {str(path)!r}")
-    module = importlib.util.module_from_spec(spec)
-    # registered like any imported module, so that tools which look functions' modules up by name
-    # (pickle, torch.compile's tracing) find it
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    problem = getattr(module, "problem", None)
-    if not isinstance(problem, Problem):
-        raise ProblemError(f"{str(path)!r} must define `problem` as a sciml.Problem, got {type(problem).__name__}")
-    if problem.source is None:
-        problem.source = key
-    _CACHE[key] = problem
-    return problem
