@@ -160,7 +160,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train an operator on a problem (data generated unless given), or a PINN")
     p.add_argument("problem", help="problem name or path to a problem file")
-    p.add_argument("--model", default="fno", help="model registry name (default fno)")
+    p.add_argument("--model", default=None, help="model registry name (default fno; nio for problems whose "
+                   "input is boundary measurements)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
                    help="model constructor argument, e.g. --model-arg width=64 --model-arg 'n_modes=[16,16]'")
     p.add_argument("--data", default=None, help="existing dataset file (generated into the run otherwise)")
@@ -178,9 +179,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boundary", type=int, default=200, help="--model pinn: boundary (and initial) points")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--loss", default="rel_l2", choices=["rel_l2", "rel_h1", "rel_l2+h1", "mse"],
-                   help="operator loss: relative L2; + relative H1 norm (MgNO's recipe); + relative H1 "
-                        "seminorm (the Galerkin Transformer's); finite-difference derivatives")
+    p.add_argument("--loss", default=None, choices=["rel_l2", "rel_h1", "rel_l2+h1", "mse", "rel_l1"],
+                   help="operator loss (default rel_l2): relative L2; + relative H1 norm (MgNO's recipe); + "
+                        "relative H1 seminorm (the Galerkin Transformer's); finite-difference derivatives. "
+                        "Inverse operators: rel_l1 (NIO's, default) or rel_l2")
     p.add_argument("--h1-weight", type=float, default=None, help="weight of the H1 term (default 1)")
     p.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm (e.g. 0.99)")
     p.add_argument("--eval-resolution", type=int, action="append", default=[], metavar="N",
@@ -206,6 +208,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG with the inputs, prediction, reference and error")
     p.add_argument("--vtu", default=None, help="VTK file with prediction, reference and error")
     p.add_argument("--no-reference", action="store_true", help="skip the classical solver")
+    p.add_argument("--noise", type=float, default=None, help="inverse runs: noise level of the measurements "
+                   "made of the --set truth (default: the training data's)")
     p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("plot", help="picture of a dataset sample (.h5), a VTK file or a run's loss curve")
@@ -252,6 +256,14 @@ def _report(run: Any) -> None:
                 print(f"  {key.split('/')[0]}: relative L2 mean {value:.4f}")
 
 
+def _takes_measurements(problem: str) -> bool:
+    """Whether the problem's input is an array of boundary measurements (an inverse operator's)."""
+    from .problem import load_problem
+    from .workflows.inverse import is_measurement_problem
+
+    return is_measurement_problem(load_problem(problem))
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .workflows.operator import train_operator
 
@@ -262,7 +274,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             model_kwargs[key] = text
     name = Path(args.problem).stem
+    measurements = args.model != "pinn" and _takes_measurements(args.problem)
+    args.model = args.model or ("nio" if measurements else "fno")
     out = args.run = args.out or f"runs/{name}_{args.model}"  # args.run: named if interrupted
+    if measurements:  # boundary measurements in, a coefficient out: the inverse operators
+        from .workflows.inverse import train_inverse
+
+        if args.set or args.hard or args.precision != "fp32" or args.compile:
+            raise ConfigError("sciml train: an inverse operator trains in fp32 without compile on its problem's "
+                              "data; drop --set, --hard, --precision and --compile")
+        run = train_inverse(args.problem, model=args.model, model_kwargs=model_kwargs, data=args.data,
+                            n_train=args.n_train, n_test=args.n_test, resolution=args.resolution, out_dir=out,
+                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss or "rel_l1",
+                            device=args.device, seed=args.seed, workers=args.workers)
+        if os.environ.get("RANK", "0") == "0":
+            summary = json.loads((Path(run.run_dir) / "summary.json").read_text())
+            half = (f"; with half of the measurements {summary['test_half_rel_l1_median']:.4f}"
+                    if "test_half_rel_l1_median" in summary else "")
+            print(f"run {run.run_dir}: test relative L1 median {summary['test_rel_l1_median']:.4f}, mean "
+                  f"{summary['test_rel_l1_mean']:.4f}, relative L2 mean {summary['test_rel_l2_mean']:.4f}{half} "
+                  f"({run.result.reason})")
+        return 0
     if args.model != "pinn" and (args.set or args.hard):
         raise ConfigError("sciml train: --set and --hard are for --model pinn (an operator learns every "
                           "instance; give inputs to `sciml solve`)")
@@ -297,7 +329,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run = train_operator(
         args.problem, model=args.model, model_kwargs=model_kwargs, data=args.data, n_train=args.n_train,
         n_test=args.n_test, resolution=args.resolution, out_dir=out,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, h1_weight=args.h1_weight,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss or "rel_l2", h1_weight=args.h1_weight,
         grad_clip=args.grad_clip, eval_resolutions=args.eval_resolution or None, device=args.device,
         precision=args.precision, compile=args.compile, seed=args.seed, workers=args.workers,
     )
@@ -323,7 +355,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         try:
             solved = solve_run(args.run, _parse_assignments(args.set, "--set"), resolution=args.resolution,
-                               reference=not args.no_reference)
+                               reference=not args.no_reference, noise=args.noise)
         finally:  # what the solver warned about is said before the answer, or before the error
             for w in caught:
                 if issubclass(w.category, SciMLWarning):
@@ -337,7 +369,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     for name, pred in solved.prediction.items():
         line = f"{name}: min {pred.numpy().min():.4g}, max {pred.numpy().max():.4g}"
         if name in solved.errors:
-            line += f", relative L2 error vs reference {solved.errors[name]:.3e}"
+            line += f", relative L2 error vs {solved.reference_label} {solved.errors[name]:.3e}"
         print(line)
     if args.plot:
         print(f"wrote {write_plot(solved, args.plot)}")

@@ -9,6 +9,7 @@ lazy name -> module table as the model registry), so this module sits below ever
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError, ProblemError
-from .problem import Problem, list_problems, load_problem
+from .problem import InverseProblem, Problem, list_problems, load_problem
 
 __all__ = ["SOLVER_KINDS", "load_solver", "read_run", "require_model_spec", "problem_from_spec"]
 
@@ -26,6 +27,7 @@ __all__ = ["SOLVER_KINDS", "load_solver", "read_run", "require_model_spec", "pro
 SOLVER_KINDS: dict[str, str] = {
     "operator": "sciml.operators.solver:Solver",
     "deeponet": "sciml.deeponet.solver:PointSolver",
+    "measurement": "sciml.inverse.solver:MeasurementSolver",
 }
 
 
@@ -93,7 +95,12 @@ def problem_from_spec(spec: dict[str, Any], where: Path) -> Problem:
             f"{where}: trained on problem {spec['name']!r} (file {source!r}), which cannot be found; "
             "put its file on SCIML_PROBLEMS_PATH"
         )
-    if spec.get("params") not in (None, problem.params):
+    params = spec.get("params")
+    if isinstance(problem, InverseProblem) and isinstance(params, dict) and params != problem.params and \
+            {k: v for k, v in params.items() if k != "noise"} == {k: v for k, v in problem.params.items() if k != "noise"}:
+        # the same inverse problem trained at another noise level (make_problem(noise=...)): that level
+        return dataclasses.replace(problem, noise=float(params["noise"]), params=dict(params))
+    if params not in (None, problem.params):
         warnings.warn(
             f"problem {problem.name!r}: params differ from training ({spec['params']} then, {problem.params} now)",
             RuntimeWarning,

@@ -45,6 +45,9 @@ _BUILTIN: dict[str, str] = {
     "galerkin": "sciml.models.galerkin",
     "nio": "sciml.models.nio",
     "uit": "sciml.models.uit",
+    "unet": "sciml.models.unet",
+    "flat_deeponet": "sciml.models.measurement_nets",
+    "extended_fno": "sciml.models.measurement_nets",
 }
 
 # Name -> class, filled by @register when a model module is imported.

@@ -367,8 +367,9 @@ class Problem:
         b = next(iter(inputs.values())).shape[0] if inputs else 1
         for name in self.outputs:
             arr = as_float_array(f"reference output {name!r}", outputs[name])
-            if arr.shape != (b, *grid.shape):
-                raise ShapeError(f"reference output {name!r}", (b, *grid.shape), arr.shape)
+            expected = (b, *(self.array_shape(name, grid) or grid.shape))
+            if arr.shape != expected:
+                raise ShapeError(f"reference output {name!r}", expected, arr.shape)
             outputs[name] = arr
         return {name: outputs[name] for name in self.outputs}
 
@@ -385,6 +386,9 @@ class Problem:
     def make_samples(self, n: int, grid: Grid, seed: int | np.random.Generator) -> tuple[dict, dict]:
         """Draw ``n`` inputs on the solve grid, solve there and subsample to ``grid``."""
         fine = self.solve_grid(grid)
+        if fine != grid and self.array_shapes is not None:
+            raise ProblemError(f"problem {self.name!r}: arrays that are not fields on the grid (array_shapes) are "
+                               "not subsampled from a finer solve grid; use solve_stride=1 or override make_samples")
         inputs = self.sample_inputs(n, fine, seed)
         outputs = self.solve_batch(inputs, fine)
         if fine != grid:

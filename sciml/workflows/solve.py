@@ -8,6 +8,10 @@ reference solver.
 * grid operators (FNO, ...) answer on the training grid or on ``resolution`` nodes per axis of the
   same box (they are resolution independent: trained at 33, asked at 65);
 * DeepONets answer at any point, so on any grid of the box;
+* inverse operators (NIO, ...) of boundary-measurement problems: the inputs given are the *truth*
+  (the unknown coefficient, e.g. ``a="1 + 0.3*sin(pi*x)*sin(pi*y)"``), measured with the problem's
+  own forward model (at the training noise level, or ``noise``), reconstructed from those
+  measurements and compared with the truth;
 * PINNs of ``sciml train --model pinn`` (:mod:`~sciml.workflows.pinn`) evaluate their network on the
   problem's grid or on ``resolution`` nodes per axis; they solve the one instance they were trained
   for, so inputs given here must be the recorded ones.
@@ -22,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import FixedInputError
+from ..errors import ConfigError, FixedInputError
 from ..fields import Field, Grid, relative_l2
 from ..problem import Problem
 
@@ -33,7 +37,7 @@ __all__ = ["Solved", "solve_run", "write_plot", "write_vtu", "describe_grid"]
 class Solved:
     """One answered instance: what ``sciml solve`` prints and draws."""
 
-    kind: str  # "operator", "deeponet" or "pinn"
+    kind: str  # "operator", "deeponet", "inverse" or "pinn"
     problem: Problem
     grid: Grid
     trained_grid: Grid | None
@@ -41,6 +45,7 @@ class Solved:
     reference: dict[str, Field] | None
     inputs: dict[str, Field] = field(default_factory=dict)
     errors: dict[str, float] = field(default_factory=dict)
+    reference_label: str = "reference"  # "truth" for an inverse problem's reconstruction
 
     @property
     def boundary_inputs(self) -> list[str]:
@@ -49,7 +54,7 @@ class Solved:
 
 
 def solve_run(run_dir: str | os.PathLike[str], inputs: Mapping[str, Any], resolution: int | None = None,
-              reference: bool = True, device: str = "auto") -> Solved:
+              reference: bool = True, device: str = "auto", noise: float | None = None) -> Solved:
     """Answer ``inputs`` (numbers, formulas, arrays, Fields by input name) with the run in ``run_dir``.
 
     ``resolution`` asks for the answer on that many nodes per axis of the training box (the training
@@ -62,6 +67,8 @@ def solve_run(run_dir: str | os.PathLike[str], inputs: Mapping[str, Any], resolu
     from ..runs import load_solver
 
     solver = load_solver(run_dir, device=device)
+    if hasattr(solver, "measure"):
+        return _solve_inverse(solver, inputs, resolution, noise)
     trained = solver.grid
     grid = trained if resolution is None else Grid((resolution,) * trained.ndim, trained.bounds)
     if hasattr(solver, "sensors"):  # a DeepONet answers at points: sample it on the grid
@@ -71,6 +78,18 @@ def solve_run(run_dir: str | os.PathLike[str], inputs: Mapping[str, Any], resolu
     used = getattr(prediction, "inputs", None) or _prepared(solver.problem, inputs, grid)
     ref = solver.reference(grid, **inputs) if reference and solver.problem.reference is not None else None
     return _finish(kind, solver.problem, grid, trained, dict(prediction), ref, used)
+
+
+def _solve_inverse(solver: Any, inputs: Mapping[str, Any], resolution: int | None, noise: float | None) -> Solved:
+    """Measure the truth ``inputs`` with the forward model, reconstruct it, compare (seeded noise)."""
+    if resolution is not None and resolution != solver.grid.shape[0]:
+        raise ConfigError(f"an inverse operator answers on its training grid ({describe_grid(solver.grid)}): its "
+                          f"measurements live on that grid's boundary nodes; got --resolution {resolution}")
+    truth = solver.truth(**inputs)
+    answer = solver(solver.measure(noise=noise, seed=0, **inputs))
+    solved = _finish("inverse", solver.problem, solver.grid, solver.grid, dict(answer), truth, {})
+    solved.reference_label = "truth"
+    return solved
 
 
 def _prepared(problem: Problem, inputs: Mapping[str, Any], grid: Grid) -> dict[str, Field]:
@@ -131,8 +150,10 @@ def write_plot(solved: Solved, path: str | os.PathLike[str]) -> str:
     if solved.reference is None:
         solved.prediction[first].plot(screenshot=str(path))
         return str(path)
+    titles = None if solved.kind != "inverse" else \
+        [f"{first}: reconstruction", f"{first}: truth", f"{first}: absolute error"]
     compare(solved.prediction[first], solved.reference[first], screenshot=str(path), inputs=solved.inputs,
-            error=solved.errors.get(first), boundary_inputs=solved.boundary_inputs)
+            error=solved.errors.get(first), boundary_inputs=solved.boundary_inputs, titles=titles)
     return str(path)
 
 
