@@ -179,10 +179,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boundary", type=int, default=200, help="--model pinn: boundary (and initial) points")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--loss", default=None, choices=["rel_l2", "rel_h1", "rel_l2+h1", "mse", "rel_l1"],
+    p.add_argument("--loss", default=None, choices=["rel_l2", "rel_h1", "rel_l2+h1", "mse", "rel_l1", "bce"],
                    help="operator loss (default rel_l2): relative L2; + relative H1 norm (MgNO's recipe); + "
                         "relative H1 seminorm (the Galerkin Transformer's); finite-difference derivatives. "
-                        "Inverse operators: rel_l1 (NIO's, default) or rel_l2")
+                        "Inverse operators: rel_l1 (NIO's, default), rel_l2, bce (a 0/1 map, default there)")
     p.add_argument("--h1-weight", type=float, default=None, help="weight of the H1 term (default 1)")
     p.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm (e.g. 0.99)")
     p.add_argument("--eval-resolution", type=int, action="append", default=[], metavar="N",
@@ -285,7 +285,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                               "data; drop --set, --hard, --precision and --compile")
         run = train_inverse(args.problem, model=args.model, model_kwargs=model_kwargs, data=args.data,
                             n_train=args.n_train, n_test=args.n_test, resolution=args.resolution, out_dir=out,
-                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss or "rel_l1",
+                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
                             device=args.device, seed=args.seed, workers=args.workers)
         if os.environ.get("RANK", "0") == "0":
             summary = json.loads((Path(run.run_dir) / "summary.json").read_text())

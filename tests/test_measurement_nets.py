@@ -281,3 +281,26 @@ def test_extended_fno_learns_a_toy_inverse_map():
     net = ExtendedFNO(4, 32, n_modes=4, width=16, n_layers=2)
     untrained, trained = _fit(net, 9, 300)
     assert trained < 0.06 and trained < 0.1 * untrained, (untrained, trained)
+
+
+@pytest.mark.parametrize("backbone", ["uit", "unet"])
+def test_extended_image_net_features_shapes_and_round_trip(backbone):
+    # The EIT transformer's input: phi_l (the harmonic extension of measurement l) and h * grad phi_l.
+    torch.manual_seed(0)
+    kwargs = {"n_measurements": 3, "n_sensors": 32, "backbone": backbone,
+              "backbone_kwargs": {"dim": 4, "levels": 2, "input_size": 16}}
+    net = build_model("extended_net", **kwargs).eval()
+    x = torch.randn(2, 3, 32)
+    features = net.features(x)
+    assert features.shape == (2, 9, 9, 9) and net(x).shape == (2, 1, 9, 9) and net(x, out_shape=17).shape[-1] == 17
+    phi = features[:, :3]
+    extension = torch.from_numpy(harmonic_extension_matrix(9)).float()
+    torch.testing.assert_close(phi, (x @ extension.T).reshape(2, 3, 9, 9))
+    torch.testing.assert_close(features[:, 3:6, 1:-1], (phi[:, :, 2:] - phi[:, :, :-2])[:, :, :] / 2)
+    again = model_from_spec(json.loads(json.dumps(net.model_spec)))
+    again.load_state_dict(net.state_dict())
+    torch.testing.assert_close(again.eval()(x), net(x))
+    with pytest.raises(ShapeError, match="exactly 3"):
+        net(torch.randn(2, 2, 32))
+    with pytest.raises(ConfigError, match="boundary nodes"):
+        build_model("extended_net", n_measurements=3, n_sensors=30, grid_size=9)

@@ -15,7 +15,12 @@ the unknown on the grid.
   measurements) is refused any other count with an error that says so, instead of answering
   garbage.
 * **Losses.** ``"rel_l1"`` (NIO's: ``mean|p - y| / mean|y|`` per sample) or ``"rel_l2"``, on decoded
-  outputs; metrics are both.
+  outputs; ``"bce"`` for a 0/1 target (an inclusion map, the EIT transformer's): the network outputs
+  logits, the loss is the per-pixel binary cross-entropy with logits weighted per sample by
+  ``1 / sqrt(sum of the target)`` (normalised to mean 1: small inclusions count, as in the paper),
+  and the task's answer is ``sigmoid(logits)``, a probability. Metrics are always the relative L1
+  and L2 of the answer (for ``"bce"`` of the probabilities, the map that is reported: the reference
+  computes them on raw logits).
 * **Out of distribution.** The per-sample RMS of the normalised measurements is profiled on the
   training set; an input far outside it (noise never seen in training, another kind of probe, a
   coefficient far from the training family) is flagged by the solver.
@@ -39,7 +44,7 @@ from ..train.task import Task
 
 __all__ = ["MeasurementTask", "MeasurementProfile", "relative_l1_per_sample"]
 
-_LOSSES = ("rel_l1", "rel_l2")
+_LOSSES = ("rel_l1", "rel_l2", "bce")
 
 
 def relative_l1_per_sample(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -119,6 +124,7 @@ class MeasurementTask(Task):
         self.register_buffer("m_mean", torch.zeros(self.n_patterns, self.n_sensors))
         self.register_buffer("m_scale", torch.ones(self.n_patterns, 1))
         self.y_normalizer: Any = IdentityNormalizer()
+        self.logits = loss == "bce"  # the network's output is a logit map, the answer its sigmoid
         self.profile: MeasurementProfile | None = None
         self._takes_out_shape = "out_shape" in inspect.signature(model.forward).parameters
 
@@ -151,7 +157,13 @@ class MeasurementTask(Task):
         scale = scale.clamp_min(1e-6 * float(scale.max()) + 1e-30)
         task.m_mean.copy_(mean.float())
         task.m_scale.copy_(scale[:, None].float())
-        task.y_normalizer = UnitGaussianNormalizer(mode="channel").fit(data, key="y")
+        if loss == "bce":
+            values = torch.unique(data.y)
+            if not bool(((values == 0) | (values == 1)).all()):
+                raise ConfigError(f"MeasurementTask loss 'bce': expected a 0/1 target (an inclusion map), got values "
+                                  f"{values[:6].tolist()}...; use rel_l1 or rel_l2")
+        else:
+            task.y_normalizer = UnitGaussianNormalizer(mode="channel").fit(data, key="y")
         task.profile = MeasurementProfile.fit(task.encode(data.m))
         return task
 
@@ -211,11 +223,16 @@ class MeasurementTask(Task):
 
     # -- the Task contract -----------------------------------------------------------------------------
     def forward(self, m: torch.Tensor, patterns: Any = None) -> torch.Tensor:
-        """Physical measurements ``(B, L', M)`` to the physical unknown ``(B, C, *grid)``."""
+        """Physical measurements ``(B, L', M)`` to the physical unknown ``(B, C, *grid)`` (for ``"bce"``
+        the probability map)."""
+        out = self._raw(m, patterns)
+        return torch.sigmoid(out) if self.logits else self.y_normalizer.decode(out)
+
+    def _raw(self, m: torch.Tensor, patterns: Any = None) -> torch.Tensor:
+        """The network's own output (normalised values, or logits)."""
         m, index = self.check_measurements(m, patterns)
         z = self.encode(m, index)
-        out = self.model(z, out_shape=self.grid.shape) if self._takes_out_shape else self.model(z)
-        return self.y_normalizer.decode(out)
+        return self.model(z, out_shape=self.grid.shape) if self._takes_out_shape else self.model(z)
 
     def _errors(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         prediction, y = self(batch["m"]), batch["y"]
@@ -225,6 +242,13 @@ class MeasurementTask(Task):
                                                                                               y.float())
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.logits:
+            logits, y = self._raw(batch["m"]).float(), batch["y"].float()
+            if logits.shape != y.shape:
+                raise ShapeError("network output", tuple(y.shape), tuple(logits.shape))
+            per_sample = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+            weight = y.flatten(1).sum(1).clamp_min(1.0).rsqrt()
+            return {"bce": (per_sample.flatten(1).mean(1) * weight / weight.mean()).mean()}
         rel_l1, rel_l2 = self._errors(batch)
         return {self.loss: (rel_l1 if self.loss == "rel_l1" else rel_l2).mean()}
 

@@ -22,6 +22,9 @@ attribute ``n_measurements``, and a forward call with another ``L`` raises
     ``L`` channels on the grid whose boundary the sensors are, and an :class:`~sciml.models.fno.FNO`
     with ``L`` input channels maps them to the coefficient (the paper's "FNO on stacked
     measurements"). The extension is linear, so it is precomputed once as a dense matrix.
+:class:`ExtendedImageNet` (``"extended_net"``)
+    The same extensions and their gradients as the input channels of an image network (the EIT
+    transformer ``uit`` or a plain ``unet``): the EIT transformer's PDE-based feature map.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from .fno import FNO, _fft_friendly_padding
 from .mlp import ACTIVATIONS, MLP
 from .registry import register
 
-__all__ = ["FlatDeepONet", "ExtendedFNO", "harmonic_extension_matrix"]
+__all__ = ["FlatDeepONet", "ExtendedFNO", "ExtendedImageNet", "harmonic_extension_matrix"]
 
 
 # -- argument checks ----------------------------------------------------------------------------------
@@ -407,3 +410,86 @@ class ExtendedFNO(nn.Module):
             f"n_measurements={self.n_measurements}, n_sensors={self.n_sensors}, "
             f"grid_size={self.grid_size}, n_modes={self.n_modes}"
         )
+
+
+@register("extended_net")
+class ExtendedImageNet(nn.Module):
+    """An image network on the harmonic-extension features of the measurements (the EIT transformer's input).
+
+    The EIT transformer (Guo, Cao and Chen 2023) does not read boundary data directly: every current
+    pattern's boundary data are extended into the box as a harmonic function ``phi_l`` (a
+    direct-sampling-like index map) and ``phi_l`` and its gradient are the input channels of an image
+    network (a U-Net with attention, :class:`~sciml.models.uit.UIT`, or the plain
+    :class:`~sciml.models.unet.UNet`) that outputs the inclusion map's logits. Here ``phi_l`` is the
+    discrete harmonic extension of measurement ``l`` as the task hands it over (normalised: centred by
+    the training mean, which stands in for the paper's ``f_l - Lambda_sigma0 g_l``, the data minus the
+    background's), and the gradient channels are ``h * grad phi`` (central differences, one-sided on
+    the boundary: derivatives scaled by the spacing so that all channels are of one size). So the input
+    has ``3 L`` channels (``L`` without ``gradients``). Reads exactly ``n_measurements``.
+
+    Parameters
+    ----------
+    n_measurements, n_sensors, out_channels, grid_size
+        As in :class:`ExtendedFNO`.
+    backbone : str
+        Registry name of the image network (``"uit"``, ``"unet"``): ``(B, C, H, W) -> (B, out, H, W)``.
+    gradients : bool
+        Add ``h d/dx phi`` and ``h d/dy phi`` channels.
+    backbone_kwargs : dict, optional
+        Constructor kwargs of the backbone (``dim``, ``levels``, ``input_size``...).
+    """
+
+    def __init__(
+        self,
+        n_measurements: int,
+        n_sensors: int,
+        out_channels: int = 1,
+        grid_size: int | Sequence[int] | None = None,
+        backbone: str = "uit",
+        gradients: bool = True,
+        backbone_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        from .registry import build_model
+
+        self.n_measurements = check_positive_int("ExtendedImageNet n_measurements", n_measurements)
+        self.n_sensors = check_positive_int("ExtendedImageNet n_sensors", n_sensors)
+        self.out_channels = check_positive_int("ExtendedImageNet out_channels", out_channels)
+        shape = _grid_from_sensors("ExtendedImageNet", self.n_sensors, grid_size)
+        if min(shape) < 3 or _n_boundary(shape) != self.n_sensors:
+            raise ConfigError(f"ExtendedImageNet n_sensors: expected the {_n_boundary(shape)} boundary nodes of the "
+                              f"{shape[0]} x {shape[1]} grid (at least 3 x 3), got {self.n_sensors}")
+        if not isinstance(gradients, bool):
+            raise ConfigError(f"ExtendedImageNet gradients: expected a bool, got {gradients!r}")
+        if backbone_kwargs is not None and not isinstance(backbone_kwargs, dict):
+            raise ConfigError(f"ExtendedImageNet backbone_kwargs: expected a dict, got {backbone_kwargs!r}")
+        self.grid_size, self.gradients, self.backbone_name = shape, gradients, backbone
+        channels = self.n_measurements * (3 if gradients else 1)
+        self.backbone = build_model(backbone, in_channels=channels, out_channels=self.out_channels,
+                                    **(backbone_kwargs or {}))
+        matrix = torch.from_numpy(harmonic_extension_matrix(shape)).to(torch.float32)
+        self.register_buffer("extension", matrix, persistent=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, L, M)`` measurements to the ``(B, 3 L, nx, ny)`` (or ``L``) input channels."""
+        _check_measurements("ExtendedImageNet", x, self.n_measurements, self.n_sensors, self.extension.dtype)
+        ext = self.extension if self.extension.dtype == x.dtype else self.extension.to(x.dtype)
+        phi = torch.matmul(x, ext.transpose(0, 1)).reshape(*x.shape[:2], *self.grid_size)
+        if not self.gradients:
+            return phi
+        # torch.gradient with unit spacing: central differences / 2 inside, one-sided at the ends = h grad phi
+        dx, dy = torch.gradient(phi, dim=(2, 3))
+        return torch.cat([phi, dx, dy], dim=1)
+
+    def forward(self, x: torch.Tensor, out_shape: int | Sequence[int] | None = None) -> torch.Tensor:
+        """Measurements ``(B, n_measurements, n_sensors)`` to ``(B, out_channels, *out_shape)`` (logits for
+        an inclusion map); another ``out_shape`` than ``grid_size`` is interpolated bilinearly."""
+        shape = _out_shape("ExtendedImageNet", out_shape, self.grid_size)
+        out = self.backbone(self.features(x))
+        if shape != self.grid_size:
+            out = F.interpolate(out, size=shape, mode="bilinear", align_corners=True)
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"n_measurements={self.n_measurements}, n_sensors={self.n_sensors}, grid_size={self.grid_size}, "
+                f"backbone={self.backbone_name!r}, gradients={self.gradients}")

@@ -48,6 +48,7 @@ _BUILTIN: dict[str, str] = {
     "unet": "sciml.models.unet",
     "flat_deeponet": "sciml.models.measurement_nets",
     "extended_fno": "sciml.models.measurement_nets",
+    "extended_net": "sciml.models.measurement_nets",
 }
 
 # Name -> class, filled by @register when a model module is imported.

@@ -6,8 +6,10 @@ through :class:`~sciml.inverse.MeasurementTask` and the one :class:`~sciml.train
 comes back with its :class:`~sciml.inverse.MeasurementSolver`.
 
 Networks (registry names): ``nio`` (any number of measurements; randomised subsets in training),
-``flat_deeponet`` (a DeepONet over all measurements flattened) and ``extended_fno`` (an FNO over the
-measurements' harmonic extensions stacked as channels); the last two read exactly the trained number.
+``flat_deeponet`` (a DeepONet over all measurements flattened), ``extended_fno`` (an FNO over the
+measurements' harmonic extensions stacked as channels), and ``uit`` / ``unet`` (the EIT transformer
+and a plain U-Net on the extensions and their gradients: ``extended_net``); all but NIO read exactly
+the trained number. A 0/1 target (``eit_inclusions``' map) trains with ``loss="bce"``.
 ``model="fno"`` and ``model="deeponet"`` name those two here, so that one command trains every method.
 
 The summary reports what the NIO paper reports: the per-sample relative L1 error (median and mean),
@@ -31,7 +33,8 @@ from .common import OperatorRun, build_seeded_model, problem_spec
 __all__ = ["train_inverse", "is_measurement_problem", "MEASUREMENT_MODELS", "default_inverse_kwargs"]
 
 RUN_FILE = "run.json"
-MEASUREMENT_MODELS = ("nio", "flat_deeponet", "extended_fno")
+MEASUREMENT_MODELS = ("nio", "flat_deeponet", "extended_fno", "uit", "unet")
+_IMAGE_BACKBONES = ("uit", "unet")  # built as extended_net: harmonic-extension features -> image network
 _ALIASES = {"fno": "extended_fno", "deeponet": "flat_deeponet"}
 
 
@@ -47,6 +50,8 @@ def default_inverse_kwargs(model: str, n_measurements: int, n_sensors: int, grid
     kwargs: dict[str, Any] = {"n_sensors": n_sensors, "out_channels": out_channels, "grid_size": grid_size}
     if model != "nio":
         kwargs["n_measurements"] = n_measurements
+    if model in _IMAGE_BACKBONES:
+        kwargs["backbone"] = model
     return kwargs
 
 
@@ -65,7 +70,7 @@ def train_inverse(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     schedule: str | None = "onecycle",
-    loss: str = "rel_l1",
+    loss: str | None = None,
     device: str = "auto",
     seed: int = 0,
     workers: int = 1,
@@ -87,8 +92,9 @@ def train_inverse(
         the run directory.
     n_train, n_test, resolution, out_dir, epochs, batch_size, lr, weight_decay, schedule, device, seed
         As in :func:`sciml.workflows.operator.train_operator`; ``schedule="onecycle"`` steps per batch.
-    loss : {"rel_l1", "rel_l2"}
-        NIO trains on the relative L1 error.
+    loss : {"rel_l1", "rel_l2", "bce"}, optional
+        NIO trains on the relative L1 error; ``None`` picks ``"bce"`` for a 0/1 target and ``"rel_l1"``
+        otherwise.
     """
     from ..data import generate
     from ..inverse import MeasurementData, MeasurementSolver, MeasurementTask
@@ -125,7 +131,10 @@ def train_inverse(
     kwargs = default_inverse_kwargs(model, full.n_measurements, full.n_sensors, full.grid.shape[0],
                                     len(full.output_names))
     kwargs.update(model_kwargs or {})
-    network = build_seeded_model(model, seed, **kwargs)
+    network = build_seeded_model("extended_net" if model in _IMAGE_BACKBONES else model, seed, **kwargs)
+    if loss is None:
+        binary = bool(((train.y == 0) | (train.y == 1)).all())
+        loss = "bce" if binary else "rel_l1"
     task = MeasurementTask.from_dataset(network, train, loss=loss, problem=problem_spec(problem))
     settings = {"kind": "measurement", "problem": problem_spec(problem), "model": model, "model_kwargs": kwargs,
                 "data": str(Path(data).resolve()), "n_train": n_train, "n_test": n_test, "epochs": epochs,
