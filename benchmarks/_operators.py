@@ -46,7 +46,8 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "bench"
 
-TABLE_COLUMNS = ("method", "seed", "resolution", "noise", "params", "s_per_epoch", "epochs", "rel_l2_mean", "rel_l2_median",
+TABLE_COLUMNS = ("method", "seed", "resolution", "noise", "measurements", "params", "s_per_epoch", "epochs",
+                 "rel_l1_median", "rel_l1_mean", "rel_l2_mean", "rel_l2_median", "ms_per_reconstruction", "samples",
                  "rel_l2_mean_fine", "rel_l2_mean_fine_direct", "fine_resolution", "infer_ms_per_sample", "reference_ms_per_sample", "speedup", "threads")
 
 
@@ -372,10 +373,17 @@ def start(args: Any) -> tuple[dict[str, Any], str]:
 
 
 def summary_line(row_id: str, r: dict[str, Any]) -> str:
+    if "results" in r:  # one trained model evaluated several ways (inverse benchmarks)
+        return "\n".join(summary_line(f"{row_id} (noise {x.get('noise')}, {x.get('measurements')} meas.)", x)
+                         for x in r["results"])
     fine = f", fine {r['rel_l2_mean_fine']:.4f}" if r.get("rel_l2_mean_fine") is not None else ""
     spe = f"{r['s_per_epoch']:.2f}" if r.get("s_per_epoch") is not None else "?"
-    return (f"{row_id:28s} rel L2 mean {r['rel_l2_mean']:.4f} median {r['rel_l2_median']:.4f}{fine} | "
-            f"{r['params']:,} params, {spe} s/epoch x {r['epochs']:g}, infer {r['infer_ms_per_sample']:.3f} ms")
+    median = r.get("rel_l2_median", r.get("rel_l1_median"))
+    cost = (f"{r['params']:,} params, {spe} s/epoch x {r.get('epochs', 0):g}, " if r.get("params") is not None
+            else "")
+    infer = r.get("infer_ms_per_sample", r.get("ms_per_reconstruction"))
+    return (f"{row_id:28s} rel L2 mean {r['rel_l2_mean']:.4f} median(L2 or L1) {median:.4f}{fine} | "
+            f"{cost}{infer:.3f} ms per sample")
 
 
 def _fmt(v: Any) -> str:
