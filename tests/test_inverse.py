@@ -129,3 +129,18 @@ def test_the_eit_transformer_learns_inclusion_maps_from_voltages(tmp_path):
     answer = run.solver(MeasurementData(path).m[-1].numpy())
     values = answer["chi"].numpy()
     assert values.min() >= 0 and values.max() <= 1  # a probability map, not logits
+
+
+def test_a_run_at_another_noise_level_comes_back_with_that_level(tmp_path):
+    # make_problem(noise=0.05) keeps the name "calderon": the checkpoint's params say which level it was.
+    from sciml.runs import problem_from_spec
+
+    noisy = sciml.load_problem("problems/calderon.py")
+    spec = {"name": "calderon", "params": {**noisy.params, "noise": 0.05}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = problem_from_spec(spec, tmp_path)
+    assert again.noise == 0.05 and again.params["noise"] == 0.05 and again.noise_model == "multiplicative"
+    m = np.ones((1, 2, 3))
+    out = again.add_noise({"dtn": m}, np.random.default_rng(0))["dtn"]
+    np.testing.assert_allclose(out, 1 + 0.05 * np.random.default_rng(0).standard_normal((1, 2, 3)))
