@@ -49,6 +49,7 @@ _BUILTIN: dict[str, str] = {
     "flat_deeponet": "sciml.models.measurement_nets",
     "extended_fno": "sciml.models.measurement_nets",
     "extended_net": "sciml.models.measurement_nets",
+    "dcdm_net": "sciml.models.dcdm_net",
 }
 
 # Name -> class, filled by @register when a model module is imported.
