@@ -340,7 +340,9 @@ class MgNO(nn.Module):
         ``"reflect"`` (Neumann-like).
     restrict_residual : bool
         Restrict the residual ``f - A u`` instead of ``f`` (the reference restricts ``f``); adds
-        one ``A`` per restriction.
+        one ``A`` per restriction. Measured on Darcy at 43 x 43 (``benchmarks/mgno_restriction.py``:
+        250 training samples, 30 epochs, 2 seeds): 3.81% mean relative L2 against 4.13% restricting
+        ``f``, for 16% more parameters and time per epoch; a small gain, about the seed spread.
     activation : str
         Non-linearity after every layer, see :data:`sciml.models.mlp.ACTIVATIONS`.
 
