@@ -41,7 +41,7 @@ def test_measurement_data_reads_what_generate_wrote(calderon_file):
 
 def test_task_normalises_by_probe_and_refuses_what_it_cannot_answer(calderon_file):
     data = MeasurementData(calderon_file)
-    nio = build_model("nio", n_sensors=64, grid_size=17, **TINY_NIO)
+    nio = build_model("nio", n_sensors=128, grid_size=17, **TINY_NIO)  # + the probe tags
     task = MeasurementTask.from_dataset(nio, data).eval()
     z = task.encode(data.m.double())
     assert abs(float(z.mean())) < 1e-6 and float(z.pow(2).mean(dim=(0, 2)).sqrt().max()) == pytest.approx(1, rel=1e-4)

@@ -110,7 +110,8 @@ class MeasurementTask(Task):
     """
 
     def __init__(self, model: nn.Module, grid: Grid, measurement_name: str, output_names: Any, n_patterns: int,
-                 n_sensors: int, loss: str = "rel_l1", problem: dict[str, Any] | None = None) -> None:
+                 n_sensors: int, loss: str = "rel_l1", problem: dict[str, Any] | None = None,
+                 probe_tags: bool = False) -> None:
         super().__init__()
         if loss not in _LOSSES:
             raise UnknownNameError("measurement loss", loss, _LOSSES)
@@ -123,6 +124,9 @@ class MeasurementTask(Task):
         self.problem_spec = dict(problem or {})
         self.register_buffer("m_mean", torch.zeros(self.n_patterns, self.n_sensors))
         self.register_buffer("m_scale", torch.ones(self.n_patterns, 1))
+        # Probe tags: each probe's normalised mean response, appended to its measurement (see from_dataset)
+        self.probe_tags = bool(probe_tags)
+        self.register_buffer("m_tag", torch.zeros(self.n_patterns, self.n_sensors))
         self.y_normalizer: Any = IdentityNormalizer()
         self.logits = loss == "bce"  # the network's output is a logit map, the answer its sigmoid
         self.profile: MeasurementProfile | None = None
@@ -131,7 +135,7 @@ class MeasurementTask(Task):
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
     def from_dataset(cls, model: nn.Module, data: Any, loss: str = "rel_l1", problem: dict[str, Any] | None = None,
-                     normalize: str | None = None) -> MeasurementTask:
+                     normalize: str | None = None, probe_tags: bool | None = None) -> MeasurementTask:
         """A task whose normalisers are fitted on ``data`` (the training split only).
 
         ``normalize``: ``"probe"`` (default) centres every probe's measurement by its training mean at
@@ -139,11 +143,22 @@ class MeasurementTask(Task):
         which keeps each probe's background response in the data (a network that averages over
         measurements could tell the probes apart by it; measured on a small Calderon run, NIO did
         worse with it: 7.6% against 6.5% relative L1).
+
+        ``probe_tags`` (default: on for networks that take any number of measurements, NIO): append to
+        every centred measurement its probe's training-mean response (normalised over all probes), so
+        the network reads ``(B, L, 2 M)``. NIO's shared branch sees one measurement at a time and its
+        output is averaged over measurements: centred measurements of different probes look alike,
+        so without a tag the branch cannot tell which probe made which perturbation and the average
+        mixes them. Measured on Calderon (17 x 17, 512 training samples, 25 epochs, NIO without random
+        subsets): relative L1 median 4.6% -> 4.2% with the tags, with half of the probes 7.5% -> 5.7%;
+        a flattened DeepONet reached 1.7% on the same budget, so the tags are not the whole story.
         """
         if problem is None:
             problem = {"name": data.attrs.get("problem"), "params": data.attrs.get("params", {})}
+        if probe_tags is None:
+            probe_tags = getattr(model, "n_measurements", None) is None
         task = cls(model, data.grid, data.measurement_name, data.output_names, data.n_measurements,
-                   data.n_sensors, loss=loss, problem=problem)
+                   data.n_sensors, loss=loss, problem=problem, probe_tags=probe_tags)
         normalize = "probe" if normalize is None else normalize
         if normalize not in ("probe", "global"):
             raise UnknownNameError("measurement normalisation", normalize, ("probe", "global"))
@@ -157,6 +172,14 @@ class MeasurementTask(Task):
         scale = scale.clamp_min(1e-6 * float(scale.max()) + 1e-30)
         task.m_mean.copy_(mean.float())
         task.m_scale.copy_(scale[:, None].float())
+        background = m.mean(0)
+        task.m_tag.copy_(((background - background.mean()) / background.std().clamp_min(1e-30)).float())
+        expected = getattr(model, "n_sensors", None)
+        width = data.n_sensors * (2 if probe_tags else 1)
+        if expected is not None and expected != width:
+            raise ConfigError(f"MeasurementTask: the network reads {expected} values per measurement, the task hands it "
+                              f"{width} ({data.n_sensors} sensors{' and as many probe-tag values' if probe_tags else ''}); "
+                              f"build it with n_sensors={width}")
         if loss == "bce":
             values = torch.unique(data.y)
             if not bool(((values == 0) | (values == 1)).all()):
@@ -171,12 +194,13 @@ class MeasurementTask(Task):
     def from_config(cls, model: nn.Module, config: dict[str, Any]) -> MeasurementTask:
         """Rebuild from :meth:`config` (a checkpoint's record); normalisers come with the state."""
         return cls(model, Grid.from_dict(config["grid"]), config["measurement_name"], config["outputs"],
-                   config["n_patterns"], config["n_sensors"], loss=config["loss"], problem=config["problem"])
+                   config["n_patterns"], config["n_sensors"], loss=config["loss"], problem=config["problem"],
+                   probe_tags=config.get("probe_tags", False))
 
     def config(self) -> dict[str, Any]:
         return {"grid": self.grid.to_dict(), "measurement_name": self.measurement_name,
                 "outputs": list(self.output_names), "n_patterns": self.n_patterns, "n_sensors": self.n_sensors,
-                "loss": self.loss, "problem": self.problem_spec}
+                "loss": self.loss, "problem": self.problem_spec, "probe_tags": self.probe_tags}
 
     # -- inputs ----------------------------------------------------------------------------------------
     @property
@@ -232,6 +256,8 @@ class MeasurementTask(Task):
         """The network's own output (normalised values, or logits)."""
         m, index = self.check_measurements(m, patterns)
         z = self.encode(m, index)
+        if self.probe_tags:
+            z = torch.cat([z, self.m_tag[index].to(z.dtype).expand(z.shape[0], -1, -1)], dim=-1)
         return self.model(z, out_shape=self.grid.shape) if self._takes_out_shape else self.model(z)
 
     def _errors(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -47,7 +47,9 @@ def is_measurement_problem(problem: Problem) -> bool:
 def default_inverse_kwargs(model: str, n_measurements: int, n_sensors: int, grid_size: int,
                            out_channels: int) -> dict[str, Any]:
     """Constructor kwargs of ``model`` that follow from the data: sensors, probes, grid, channels."""
-    kwargs: dict[str, Any] = {"n_sensors": n_sensors, "out_channels": out_channels, "grid_size": grid_size}
+    # NIO reads each measurement with its probe's tag appended (MeasurementTask's probe_tags): 2 M values
+    kwargs: dict[str, Any] = {"n_sensors": 2 * n_sensors if model == "nio" else n_sensors,
+                              "out_channels": out_channels, "grid_size": grid_size}
     if model != "nio":
         kwargs["n_measurements"] = n_measurements
     if model in _IMAGE_BACKBONES:
