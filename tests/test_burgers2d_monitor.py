@@ -262,11 +262,16 @@ def test_constant_fields_give_one():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no division-by-zero or invalid-value warnings either
         with np.errstate(all="raise"):
-            for monitor in (GradientMonitor(), HessianMonitor(), GradientMonitor(periodic=True),
-                            HessianMonitor(periodic=True, method="spectral")):
+            for monitor in (
+                GradientMonitor(),
+                HessianMonitor(),
+                GradientMonitor(periodic=True),
+                HessianMonitor(periodic=True, method="spectral"),
+            ):
                 for value in (0.0, 3.7):
-                    assert np.array_equal(monitor(Field(np.full(grid.shape, value), grid)).values,
-                                          np.ones(grid.shape))
+                    assert np.array_equal(
+                        monitor(Field(np.full(grid.shape, value), grid)).values, np.ones(grid.shape)
+                    )
     # Round-off-level wiggles on a constant are not features either.
     noisy = 2.0 + 1e-16 * np.sin(7 * x)
     assert np.array_equal(GradientMonitor().evaluate(noisy, grid), np.ones(grid.shape))
@@ -283,7 +288,11 @@ def test_hessian_monitor():
         grid, x, _ = _grid_xy(n)
         size = np.abs(np.sin(2 * np.pi * x))
         exact = 1 + size / (2.0 * size[:-1, :-1].mean())
-        errors.append(np.abs(HessianMonitor(beta=2.0, periodic=True).evaluate(np.sin(2 * np.pi * x), grid) - exact).max())
+        errors.append(
+            np.abs(
+                HessianMonitor(beta=2.0, periodic=True).evaluate(np.sin(2 * np.pi * x), grid) - exact
+            ).max()
+        )
     assert errors[0] < 1e-10  # the stencil's factor is uniform for a pure sine and cancels, as above
     grid, x, y = _grid_xy(33)
     mixed = np.sin(2 * np.pi * (x + 2 * y))
@@ -315,8 +324,12 @@ def test_at_interpolates_bilinearly():
     i, j = rng.integers(0, 8, 20), rng.integers(0, 8, 20)
     a, b = rng.random(20), rng.random(20)
     pts = np.stack([(i + a) * h, (j + b) * h], axis=-1)
-    blend = ((1 - a) * (1 - b) * m[i, j] + a * (1 - b) * m[i + 1, j] + (1 - a) * b * m[i, j + 1]
-             + a * b * m[i + 1, j + 1])
+    blend = (
+        (1 - a) * (1 - b) * m[i, j]
+        + a * (1 - b) * m[i + 1, j]
+        + (1 - a) * b * m[i, j + 1]
+        + a * b * m[i + 1, j + 1]
+    )
     np.testing.assert_allclose(monitor.at(field, pts), blend, atol=1e-13)
     # Periodic wrap: shifting by a period changes nothing; shapes (..., 2) -> (...).
     np.testing.assert_allclose(monitor.at(field, pts + [1.0, -2.0]), blend, atol=1e-12)

@@ -150,7 +150,9 @@ class Monitor:
         batch = u.reshape(-1, *grid.shape)
         need = 3 if self.periodic else 2 + self.order  # distinct periodic points / one-sided stencil width
         if min(grid.shape) < need:
-            raise ConfigError(f"{type(self).__name__}: expected at least {need} nodes per axis, got {grid.shape}")
+            raise ConfigError(
+                f"{type(self).__name__}: expected at least {need} nodes per axis, got {grid.shape}"
+            )
         if self.periodic:
             _check_periodic(batch, d, type(self).__name__)
             batch = batch[(slice(None),) + (slice(None, -1),) * d]  # distinct nodes only
@@ -243,7 +245,9 @@ class HessianMonitor(Monitor):
         for i in range(d):
             total += _second(u, i, grid, self.periodic, self.method) ** 2
             for j in range(i + 1, d):
-                mixed = _first(_first(u, i, grid, self.periodic, self.method), j, grid, self.periodic, self.method)
+                mixed = _first(
+                    _first(u, i, grid, self.periodic, self.method), j, grid, self.periodic, self.method
+                )
                 total += 2.0 * mixed**2
         return np.sqrt(total)
 
@@ -330,8 +334,10 @@ def _field_grid(field: Any, who: str) -> Grid:
     if not isinstance(field, Field):
         raise ConfigError(f"{who}: expected a sciml.fields.Field, got {type(field).__name__}")
     if not isinstance(field.disc, Grid):
-        raise ConfigError(f"{who}: expected a field on a Grid (monitors use grid stencils), got one on "
-                          f"{type(field.disc).__name__}")
+        raise ConfigError(
+            f"{who}: expected a field on a Grid (monitors use grid stencils), got one on "
+            f"{type(field.disc).__name__}"
+        )
     return field.disc
 
 

@@ -77,7 +77,8 @@ def _call(name: str, fn: Func, points: np.ndarray) -> np.ndarray:
     """Evaluate a user callable on points ``(..., 2)`` and check that it returned finite ``(...)``."""
     values = as_float_array(f"{name}(points)", fn(points), finite=False)
     if values.shape != points.shape[:-1]:
-        raise ShapeError(f"{name}(points) for points of shape {points.shape}", points.shape[:-1], values.shape)
+        raise ShapeError(f"{name}(points) for points of shape {points.shape}", points.shape[:-1],
+                         values.shape)
     if not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
         raise NonFiniteError(f"{name}(points): expected finite values, got {bad} NaN/Inf of {values.size}")
@@ -110,7 +111,9 @@ def _triangles(mesh: Mesh) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def interpolation_error(points: np.ndarray, triangles: np.ndarray, f: Func, refine: int = 4) -> tuple[float, float]:
+def interpolation_error(
+    points: np.ndarray, triangles: np.ndarray, f: Func, refine: int = 4
+) -> tuple[float, float]:
     """``L2`` and max norms of ``f - I_h f``, ``I_h`` the P1 interpolant on the triangles.
 
     Parameters

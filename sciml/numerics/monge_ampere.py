@@ -33,22 +33,23 @@ stopping test then refer to the smoothed monitor.
 
 Method
 ------
-Damped, regularised Newton-Krylov on ``phi``. With ``theta`` frozen, the linearisation of
-``G(phi) = M(x) det(I + H) / theta - 1`` is
+Newton-Krylov with pseudo-transient continuation (Kelley & Keyes) on ``phi``. With ``theta``
+frozen, the linearisation of ``G(phi) = M(x) det(I + H) / theta - 1`` is
 
 .. math::  J\\delta = \\frac{M}{\\theta}\\, \\mathrm{cof}(I + H) : H(\\delta)
            + \\frac{\\det(I + H)}{\\theta}\\, S^k\\big(\\nabla_x M \\cdot \\nabla \\delta\\big),
 
 (``S^k`` the filter, ``grad_x M`` by one-sided differences of the callable); ``theta``'s own change
 adds the rank-one ``-(1 + G) w^T J`` (``w`` the trapezoidal weights). Each step solves
-``(mu I - P J) delta = G``, ``P = I - (1 + G) w^T``, by GMRES preconditioned with a sparse LU
-(scipy ``splu``) that is reused over steps while GMRES stays fast. ``mu > 0`` (Levenberg-
-Marquardt) removes the constant null space and, when large, makes the step an implicit time step
-``1 / mu`` of the parabolic relaxation ``phi_t = M det / theta - 1``, the PMA flow of Budd, Huang &
-Russell, which carries the iteration from afar; ``mu`` shrinks 10-fold after each full step, so
-the end game is Newton's (quadratic). The LU is of a twin of ``J`` that commutes the filter with
-``grad M``: ``J``'s own factors fill in 10x with ``smooth = 4``; only when GMRES fails with the
-twin does the solver switch to the exact LU.
+``(mu I - P J) delta = G``, ``P = I - (1 + G) w^T``: a linearly implicit Euler step of size
+``1 / mu`` of the parabolic relaxation ``phi_t = M det / theta - 1``, akin to the PMA of Budd,
+Huang & Russell (whose flow ``(I - gamma Delta) phi_t = (M det)^(1/2)`` is usually stepped explicitly).
+``mu`` starts at 1, grows 10-fold when a step fails and shrinks 10-fold after each full step, so
+the relaxation carries the iteration from afar and the end game is Newton's (quadratic); it also
+removes the constant null space. The systems are solved by GMRES preconditioned with a sparse LU
+(scipy ``splu``) that is reused over steps while GMRES stays fast. The LU is of a twin of ``J``
+that commutes the filter with ``grad M`` (``J``'s own factors fill in 10x with ``smooth = 4``); only
+when GMRES fails with the twin does the solver switch to the exact LU.
 
 Tangling guard
 --------------
@@ -88,7 +89,7 @@ Monitor = Callable[[np.ndarray], Any]
 # A cell is tangled when a corner Jacobian is below this fraction of the uniform cell's h^2:
 # zero would let numerically degenerate cells through.
 _MIN_JACOBIAN = 1e-10
-_MU_MIN, _MU_MAX = 1e-3, 1e10  # Levenberg-Marquardt range (absolute, the scale of -Delta on [0,1]^2)
+_MU_MIN, _MU_MAX = 1e-3, 1e10  # pseudo-time step 1/mu range (absolute: -Delta on [0,1]^2 is O(10))
 _HALVINGS = 3  # step lengths 1, 1/2, 1/4 before changing the linear operator
 _PERMC = "MMD_AT_PLUS_A"
 _GMRES_RTOL, _GMRES_RESTART = 1e-8, 30
@@ -142,23 +143,15 @@ class MongeAmpereResult:
 
 
 def _ops_1d(m: int, h: float, periodic: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """First (central) and second difference matrices on ``m`` nodes, reflecting or wrapping."""
-    d1 = sp.lil_matrix((m, m))
-    d2 = sp.lil_matrix((m, m))
-    for i in range(m):
-        lo, hi = i - 1, i + 1
-        if periodic:
-            lo, hi = lo % m, hi % m
-        else:  # even reflection phi[-1] = phi[1]: first difference 0, second 2 (phi[1] - phi[0])
-            lo = 1 if lo < 0 else lo
-            hi = m - 2 if hi >= m else hi
-        d2[i, i] += -2.0
-        d2[i, lo] += 1.0
-        d2[i, hi] += 1.0
-        if lo != hi:
-            d1[i, hi] += 1.0
-            d1[i, lo] -= 1.0
-    return (d1.tocsr() / (2.0 * h)), (d2.tocsr() / h**2)
+    """First (central) and second difference matrices on ``m`` nodes, wrapping or reflecting."""
+    i = np.arange(m)
+    lo, hi = (i - 1) % m, (i + 1) % m
+    if not periodic:  # even reflection phi[-1] = phi[1]: first difference 0, second 2 (phi[1] - phi[0])
+        lo[0], hi[-1] = 1, m - 2
+    ones = np.ones(m)
+    d1 = sp.csr_matrix((np.r_[ones, -ones], (np.r_[i, i], np.r_[hi, lo])), shape=(m, m))  # sums duplicates
+    d2 = sp.csr_matrix((np.r_[-2.0 * ones, ones, ones], (np.r_[i, i, i], np.r_[i, lo, hi])), shape=(m, m))
+    return d1 / (2.0 * h), d2 / h**2
 
 
 class _Grid:
@@ -246,7 +239,9 @@ class _State:
     min_jac: float
 
 
-def _state(grid: _Grid, phi: np.ndarray, monitor: Monitor, smooth: int, check_tangle: bool = True) -> _State | None:
+def _state(
+    grid: _Grid, phi: np.ndarray, monitor: Monitor, smooth: int, check_tangle: bool = True
+) -> _State | None:
     """Everything at potential ``phi``; None when the mesh tangles (then the monitor is not called)
     or the discrete ``int M dx`` is not positive."""
     pts = grid.points(phi)
@@ -380,15 +375,23 @@ def _check_n(n: Any, periodic: bool) -> int:
     return n
 
 
-def _check_phi(phi: Any, n: int, periodic: bool, what: str) -> np.ndarray:
+def _check_count(what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{what}: expected an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_phi(phi: Any, n: int | None, periodic: bool, what: str) -> tuple[_Grid, np.ndarray]:
+    """The grid of a potential ``(n, n)`` (any ``n`` when None) and its unknowns as a vector."""
     arr = as_float_array(what, phi)
-    if arr.shape != (n, n):
-        raise ShapeError(what, (n, n), arr.shape)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or (n is not None and arr.shape[0] != n):
+        raise ShapeError(what, (n, n) if n is not None else "(n, n)", arr.shape)
+    grid = _Grid(_check_n(arr.shape[0], periodic), periodic)
     if periodic:
         if not (np.allclose(arr[-1], arr[0]) and np.allclose(arr[:, -1], arr[:, 0])):
             raise ConfigError(f"{what}: a periodic potential must repeat its first row/column as the last")
         arr = arr[:-1, :-1]
-    return np.array(arr, dtype=np.float64).ravel()
+    return grid, np.array(arr, dtype=np.float64).ravel()
 
 
 def solve_monge_ampere(
@@ -445,19 +448,19 @@ def solve_monge_ampere(
     """
     start = time.perf_counter()
     if not callable(monitor):
-        raise ConfigError(f"solve_monge_ampere: expected a callable monitor(points), got {type(monitor).__name__}")
+        raise ConfigError("solve_monge_ampere: expected a callable monitor(points), "
+                          f"got {type(monitor).__name__}")
     if not isinstance(periodic, (bool, np.bool_)):
         raise ConfigError(f"solve_monge_ampere: expected periodic True or False, got {periodic!r}")
     n = _check_n(n, bool(periodic))
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
         raise ConfigError(f"solve_monge_ampere: expected a finite tol > 0, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ConfigError(f"solve_monge_ampere: expected an integer max_iter >= 0, got {max_iter!r}")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 0:
-        raise ConfigError(f"solve_monge_ampere: expected an integer smooth >= 0, got {smooth!r}")
-    grid = _Grid(n, bool(periodic))
-    phi = np.zeros(grid.m**2) if phi0 is None else _check_phi(phi0, n, grid.periodic, "solve_monge_ampere phi0")
-    st = _state(grid, phi, monitor, int(smooth))
+    max_iter = _check_count("solve_monge_ampere max_iter", max_iter)
+    smooth = _check_count("solve_monge_ampere smooth", smooth)
+    grid, phi = _Grid(n, bool(periodic)), np.zeros((n - 1 if periodic else n) ** 2)
+    if phi0 is not None:
+        grid, phi = _check_phi(phi0, n, bool(periodic), "solve_monge_ampere phi0")
+    st = _state(grid, phi, monitor, smooth)
     if st is None:
         raise InvalidMeshError("solve_monge_ampere: phi0 tangles the mesh (a quad corner Jacobian <= 0, or "
                                "det(I + H(phi0)) so negative that int M dx <= 0); "
@@ -474,7 +477,7 @@ def solve_monge_ampere(
         if iterations >= max_iter:
             break
         if lin is None:
-            lin = _Linearisation(grid, st, monitor, int(smooth))
+            lin = _Linearisation(grid, st, monitor, smooth)
         if pre is None:
             pre, fresh = lin.preconditioner(mu, exact), True
             factorizations += 1
@@ -493,7 +496,7 @@ def solve_monge_ampere(
         trial, alpha = None, 1.0
         for k in range(_HALVINGS):
             alpha = 0.5**k
-            cand = _state(grid, st.phi + alpha * step, monitor, int(smooth))
+            cand = _state(grid, st.phi + alpha * step, monitor, smooth)
             if cand is not None and cand.res < st.res:
                 trial = cand
                 break
@@ -517,7 +520,7 @@ def solve_monge_ampere(
             pre = None
     phi = st.phi - grid.weights @ st.phi  # the constant is free: report the mean-zero potential
     if not st.min_jac > _MIN_JACOBIAN:  # cannot happen by construction; never hand out a tangle
-        raise InvalidMeshError(f"solve_monge_ampere: the final mesh is tangled (min Jacobian {st.min_jac:.3g})")
+        raise InvalidMeshError(f"solve_monge_ampere: the final mesh is tangled ({st.min_jac:.3g})")
     return MongeAmpereResult(
         points=st.points, phi=grid.full(phi), iterations=iterations, residual=st.res,
         seconds=time.perf_counter() - start, reason=reason, theta=st.theta, min_jacobian=st.min_jac,
@@ -528,30 +531,22 @@ def solve_monge_ampere(
 def map_points(phi: Any, *, periodic: bool = False) -> np.ndarray:
     """The mesh ``x = xi + grad phi`` ``(n, n, 2)`` of a potential ``phi`` ``(n, n)`` on the unit
     square, with the solver's central differences and wall reflection (or periodic wrap)."""
-    arr = as_float_array("map_points phi", phi)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError("map_points phi", "(n, n)", arr.shape)
-    n = _check_n(arr.shape[0], periodic)
-    grid = _Grid(n, periodic)
-    return grid.points(_check_phi(arr, n, periodic, "map_points phi"))
+    grid, vec = _check_phi(phi, None, periodic, "map_points phi")
+    return grid.points(vec)
 
 
-def monge_ampere_residual(phi: Any, monitor: Monitor, *, periodic: bool = False, smooth: int = 0) -> np.ndarray:
+def monge_ampere_residual(
+    phi: Any, monitor: Monitor, *, periodic: bool = False, smooth: int = 0
+) -> np.ndarray:
     """The nodal discrete residual ``M(x) det(I + H(phi)) / theta - 1`` ``(n, n)`` of a potential.
 
     ``theta`` is the trapezoidal ``int M dx`` of the module notes. The mesh may be tangled here
     (the residual is still defined); the monitor must accept its points.
     """
-    arr = as_float_array("monge_ampere_residual phi", phi)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError("monge_ampere_residual phi", "(n, n)", arr.shape)
-    n = _check_n(arr.shape[0], periodic)
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 0:
-        raise ConfigError(f"monge_ampere_residual: expected an integer smooth >= 0, got {smooth!r}")
-    grid = _Grid(n, periodic)
-    st = _state(grid, _check_phi(arr, n, periodic, "monge_ampere_residual phi"), monitor, int(smooth),
-                check_tangle=False)
-    assert st is not None
+    smooth = _check_count("monge_ampere_residual smooth", smooth)
+    grid, vec = _check_phi(phi, None, periodic, "monge_ampere_residual phi")
+    st = _state(grid, vec, monitor, smooth, check_tangle=False)
+    assert st is not None  # only a tangle check returns None
     return grid.full(st.g)
 
 
