@@ -5,8 +5,15 @@ Modules
 fd
     Finite differences for ``-div(a grad u) = f`` with Dirichlet data on uniform grids, harmonic
     lifts and Dirichlet-to-Neumann maps.
-spectral
-    Pseudo-spectral periodic Burgers (ETDRK4), the reference of ``problems/burgers1d.py``.
+spectral, burgers2d
+    Pseudo-spectral periodic Burgers (ETDRK4) in 1-D and 2-D, the references of ``problems/burgers1d.py``
+    and ``problems/burgers2d.py``.
+conductivity, inversion
+    Boundary maps of the conductivity and Helmholtz equations (Dirichlet-to-Neumann with the
+    consistent flux, Neumann-to-Dirichlet, one factorisation per sample) and the classical
+    adjoint-gradient conductivity inversion (Tikhonov / TV, L-BFGS-B, discrepancy principle).
+monge_ampere
+    Monge-Ampere equidistribution mesh generation on the unit square.
 ode, diffusion_reaction, burgers
     ODE integrators and antiderivatives; 1-D diffusion-reaction; Cole-Hopf Burgers solutions.
 
@@ -33,6 +40,11 @@ _LAZY = {
     "from_interior": "fd",
     "rk4": "ode", "spline_antiderivative": "ode", "solve_diffusion_reaction": "diffusion_reaction",
     "cole_hopf": "burgers", "burgers_grid_solution": "burgers", "burgers_etdrk4": "spectral",
+    "burgers2d_etdrk4": "burgers2d",
+    "dtn": "conductivity", "dtn_matrix": "conductivity", "ntd": "conductivity", "helmholtz_dtn": "conductivity",
+    "trig_patterns": "conductivity", "boundary_order": "conductivity", "add_multiplicative_noise": "conductivity",
+    "invert_conductivity": "inversion", "InversionResult": "inversion",
+    "solve_monge_ampere": "monge_ampere", "MongeAmpereResult": "monge_ampere",
 }
 
 __all__ = sorted(_LAZY)
