@@ -42,7 +42,7 @@ import scipy.fft
 
 from .._checks import as_float_array, check_int_at_least, check_positive_int
 from ..errors import ConfigError, ShapeError
-from .spectral import etdrk4_coefficients
+from .spectral import etdrk4_coefficients, etdrk4_step
 
 __all__ = ["burgers2d_etdrk4", "default_step", "frame_times"]
 
@@ -235,19 +235,12 @@ def _integrate(
     distinct, where = np.unique(kx**2 + ky**2, return_inverse=True)
     coef = etdrk4_coefficients(-nu * distinct, h)
     shape = np.broadcast_shapes(kx.shape, ky.shape)
-    E, E2, Q, f1, f2, f3 = (coef[name][where].reshape(shape) for name in ("E", "E2", "Q", "f1", "f2", "f3"))
+    coef = {name: coef[name][where].reshape(shape) for name in ("E", "E2", "Q", "f1", "f2", "f3")}
 
     out = np.empty((batch.shape[0], intervals, n, n))
     v = scipy.fft.rfft2(batch, axes=(-2, -1))
     for frame in range(intervals):
         for _ in range(per_frame):
-            nv = nonlinear(v)
-            a = E2 * v + Q * nv
-            na = nonlinear(a)
-            b = E2 * v + Q * na
-            nb = nonlinear(b)
-            c = E2 * a + Q * (2.0 * nb - nv)
-            nc = nonlinear(c)
-            v = E * v + f1 * nv + 2.0 * f2 * (na + nb) + f3 * nc
+            v = etdrk4_step(v, nonlinear, coef)
         out[:, frame] = scipy.fft.irfft2(v, s=(n, n), axes=(-2, -1))
     return out
