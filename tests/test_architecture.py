@@ -14,7 +14,7 @@ SCIML = Path(__file__).resolve().parents[1] / "sciml"
 
 # Lowest first. A module may import modules of its own layer or of a lower one, never a higher one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("sciml", "sciml._checks", "sciml._lazy", "sciml.errors")),
+    ("base", ("sciml", "sciml._checks", "sciml._lazy", "sciml._progress", "sciml.errors")),
     ("core", ("sciml.grid", "sciml.formula", "sciml.diff", "sciml.fields", "sciml.geometry", "sciml.viz",
               "sciml.numerics", "sciml.spaces")),
     ("problem", ("sciml.problem",)),

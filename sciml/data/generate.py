@@ -20,7 +20,6 @@ import json
 import math
 import os
 import platform
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_positive_int
+from .._progress import Progress
 from ..errors import ConfigError, DatasetError, ProblemError
 from ..fields import Grid
 from ..problem import InverseProblem, Problem, load_problem
@@ -290,28 +290,24 @@ def _write_shard(f: Any, shard: int, start: int, inputs: dict, outputs: dict, pr
 
 
 class _Progress:
-    """tqdm bar over samples (quiet unless stderr is a terminal), or a user callback(done, total)."""
+    """Progress over samples: a tqdm bar on a terminal, a plain line every ~15 s elsewhere (logs, CI,
+    pipes) through the Trainer's :class:`~sciml._progress.Progress`; ``False`` silences it, and a
+    user callback(done, total) replaces it."""
 
     def __init__(self, progress: ProgressArg, total: int, initial: int, desc: str) -> None:
         self.done, self.total = initial, total
         self.callback = progress if callable(progress) else None
-        self.bar = None
-        enabled = sys.stderr.isatty() if progress is None else progress is True
-        if self.callback is None and enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, unit="sample", desc=desc, dynamic_ncols=True)
+        mode = "off" if self.callback is not None or progress is False else ("bar" if progress is True else "auto")
+        self.shown = Progress(total, initial, mode=mode, label=desc, unit="sample")
 
     def update(self, count: int) -> None:
         self.done += count
-        if self.bar is not None:
-            self.bar.update(count)
+        self.shown.update(self.done)
         if self.callback is not None:
             self.callback(self.done, self.total)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.shown.close()
 
 
 def generate(
@@ -351,8 +347,9 @@ def generate(
         Samples per shard (default :data:`DEFAULT_SHARD_SIZE`); part of the settings because it
         decides the random streams.
     progress : bool or callable, optional
-        None: a tqdm bar when stderr is a terminal; True/False: force it on/off; a callable is
-        called as ``progress(samples_done, n)`` after each shard is safely written.
+        None: a tqdm bar when stderr is a terminal, else a plain line every ~15 s (logs, CI);
+        True: the bar; False: nothing; a callable is called as ``progress(samples_done, n)`` after
+        each shard is safely written (and replaces the bar and the lines).
     compression : {None, "gzip", "lzf"} or int
         HDF5 filter (an int is a gzip level). Not part of the compared settings: a resumed file
         keeps the layout it was created with.
