@@ -105,6 +105,26 @@ def test_forward_is_the_lift_of_the_mean_deeponet_field():
     torch.testing.assert_close(lifted, expected)
 
 
+def test_several_averaged_fields_are_lifted_together():
+    """n_fields = 3: three DeepONet fields per measurement on one trunk basis, averaged channel by
+    channel, lifted by Linear(3 + 2 -> width); still invariant to the order of the measurements."""
+    net = small(n_fields=3, deeponet_bias=True).double().eval()
+    x = torch.randn(2, 5, 32, dtype=torch.float64)
+    fields = net.measurement_fields(x)
+    assert fields.shape == (2, 5, 3, 16, 16)
+    coords, basis = net.basis(like=x)
+    coef = net.branch(x[1, 2]).reshape(3, net.n_basis)
+    torch.testing.assert_close(fields[1, 2], (coef @ basis.T + net.deeponet_bias).reshape(3, 16, 16))
+    mean = net.averaged_field(x)
+    torch.testing.assert_close(mean, fields.mean(dim=1))
+    inputs = torch.cat([mean, coords.expand(2, 2, 16, 16)], dim=1).movedim(1, -1)
+    expected = (inputs @ net.lift.weight.T + net.lift.bias).movedim(-1, 1)
+    torch.testing.assert_close(net.lift(mean, coords), expected)
+    assert net.lift.weight.shape == (net.width, 5)
+    torch.testing.assert_close(net(x[:, torch.randperm(5)]), net(x))
+    assert net(x).shape == (2, 1, 16, 16)
+
+
 # -- randomised batching --------------------------------------------------------------------------------
 def test_random_subsets_in_training_vary_and_stay_in_bounds():
     net = small(min_measurements=3).train()

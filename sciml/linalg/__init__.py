@@ -19,10 +19,14 @@ from __future__ import annotations
 # ``solve.py``, and the first ``import sciml.linalg.solve`` (dcdm.py does one) would otherwise bind the
 # package attribute ``solve`` to the module for good. The cost is numpy and scipy.sparse; ``import sciml``
 # does not import this package, and pyamg / SuperLU are imported only inside the methods' set-up.
+from .._lazy import lazy_exports
 from .solution import Solution
 from .solve import AMGPCG, CG, Direct, JacobiPCG, LinearMethod, Prepared, from_grid, solve, to_grid
 
-# DCDM joins here from sciml.linalg.dcdm (a method object following the protocol of solve.py).
+# DCDM needs torch: it is imported on first use (``from sciml.linalg import DCDM``), not with the package.
+_LAZY = {name: "sciml.linalg.dcdm" for name in ("DCDM", "DCDMTask", "DCDMLoss", "dcdm_dataset", "save_weights")}
 
 __all__ = ["solve", "Solution", "LinearMethod", "Prepared", "CG", "JacobiPCG", "AMGPCG", "Direct",
-           "to_grid", "from_grid"]
+           "to_grid", "from_grid", *_LAZY]
+
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY, __all__)

@@ -16,6 +16,10 @@ which maps the average of those fields to the coefficient:
 4. **Average and lift**: the ``L`` fields are averaged, the node coordinates appended, and an affine
    point-wise **lift** ``Linear(1 + ndim -> width)`` applied. Averaging first makes the model
    invariant to the order of the measurements and valid for any number ``L`` of them.
+   ``n_fields = C > 1`` (ours, not the paper's) makes the DeepONet give ``C`` fields per measurement
+   (the branch ``C p`` coefficients on one shared trunk basis) and the lift ``Linear(C + ndim ->
+   width)``: everything the FNO learns of the measurements passes through the average, and one
+   averaged field of ``p`` coefficients is a narrow channel for it (a DeepSets pooling of width ``p``).
 5. **FNO**: ``n_layers`` Fourier layers ``h -> act(K h + W h)`` on the lifted field (no activation
    after the last, as in :class:`~sciml.models.fno.FNO`) with right-side zero padding, then a
    two-layer point-wise projection to ``out_channels``.
@@ -137,21 +141,23 @@ class CNNBranch(nn.Module):
 
 
 class AveragedLift(nn.Module):
-    """The lift of NIO: ``Linear(1 + ndim -> width)`` of the averaged field and the node coordinates.
+    """The lift of NIO: ``Linear(fields + ndim -> width)`` of the averaged fields and the node coordinates.
 
-    ``forward(field, coords)`` takes the averaged field ``(B, *s)`` and the coordinates
-    ``(ndim, *s)`` and returns ``(B, width, *s)``. Initialised as ``nn.Linear(1 + ndim, width)``
-    (uniform in ``+-1/sqrt(1 + ndim)``). With ``trainable=False`` the weight and bias are buffers,
-    which is what the reference's lift amounts to (see the module notes).
+    ``forward(field, coords)`` takes the averaged field ``(B, *s)`` (or ``(B, fields, *s)``) and the
+    coordinates ``(ndim, *s)`` and returns ``(B, width, *s)``. Initialised as
+    ``nn.Linear(fields + ndim, width)`` (uniform in ``+-1/sqrt(fields + ndim)``). With
+    ``trainable=False`` the weight and bias are buffers, which is what the reference's lift amounts
+    to (see the module notes).
     """
 
-    def __init__(self, ndim: int, width: int, trainable: bool = True) -> None:
+    def __init__(self, ndim: int, width: int, trainable: bool = True, fields: int = 1) -> None:
         super().__init__()
         self.ndim = check_positive_int("AveragedLift ndim", ndim)
         self.width = check_positive_int("AveragedLift width", width)
+        self.fields = check_positive_int("AveragedLift fields", fields)
         self.trainable = _bool("AveragedLift trainable", trainable)
-        bound = 1.0 / math.sqrt(1 + self.ndim)
-        weight = torch.empty(self.width, 1 + self.ndim).uniform_(-bound, bound)
+        bound = 1.0 / math.sqrt(self.fields + self.ndim)
+        weight = torch.empty(self.width, self.fields + self.ndim).uniform_(-bound, bound)
         bias = torch.empty(self.width).uniform_(-bound, bound)
         if self.trainable:
             self.weight = nn.Parameter(weight)
@@ -161,17 +167,17 @@ class AveragedLift(nn.Module):
             self.register_buffer("bias", bias)
 
     def forward(self, field: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        spatial = tuple(field.shape[1:])
-        expand = (1,) * len(spatial)
+        if field.ndim == coords.ndim:  # one field: (B, *s)
+            field = field[:, None]
+        spatial = tuple(field.shape[2:])
+        c = self.fields
         # The coordinate part does not depend on the sample: one small product for the whole batch.
-        fixed = torch.addmm(self.bias[:, None], self.weight[:, 1:], coords.reshape(self.ndim, -1))
-        return (
-            fixed.reshape(1, self.width, *spatial)
-            + self.weight[:, 0].reshape(1, -1, *expand) * field[:, None]
-        )
+        fixed = torch.addmm(self.bias[:, None], self.weight[:, c:], coords.reshape(self.ndim, -1))
+        varying = torch.matmul(self.weight[:, :c], field.reshape(field.shape[0], c, -1))
+        return (fixed[None] + varying).reshape(field.shape[0], self.width, *spatial)
 
     def extra_repr(self) -> str:
-        return f"{1 + self.ndim}, {self.width}, trainable={self.trainable}"
+        return f"{self.fields + self.ndim}, {self.width}, trainable={self.trainable}"
 
 
 @register("nio")
@@ -201,6 +207,9 @@ class NIO(nn.Module):
         Number ``p`` of DeepONet basis functions (reference: 50).
     deeponet_bias : bool
         Add a learned scalar to every DeepONet field (the reference has none).
+    n_fields : int
+        DeepONet fields per measurement, averaged channel by channel and lifted together (the
+        reference: 1; see the module notes).
     width : int
         Channels of the FNO (reference: 64).
     n_modes : int or sequence of int
@@ -246,6 +255,7 @@ class NIO(nn.Module):
         trunk_hidden: Sequence[int] = (128, 128, 128, 128),
         n_basis: int = 50,
         deeponet_bias: bool = False,
+        n_fields: int = 1,
         width: int = 32,
         n_modes: int | Sequence[int] = 12,
         n_layers: int = 2,
@@ -271,6 +281,7 @@ class NIO(nn.Module):
         trunk_hidden = _int_list("NIO trunk_hidden", trunk_hidden)
         self.n_basis = check_positive_int("NIO n_basis", n_basis)
         _bool("NIO deeponet_bias", deeponet_bias)
+        self.n_fields = check_positive_int("NIO n_fields", n_fields)
         self.width = check_positive_int("NIO width", width)
         modes = _per_axis("NIO n_modes", n_modes, d, 1)
         self.n_layers = check_positive_int("NIO n_layers", n_layers)
@@ -289,15 +300,17 @@ class NIO(nn.Module):
             min(modes[-1], padded[-1] // 2 + 1),
         )
 
+        coefficients = self.n_basis * self.n_fields
         if branch == "mlp":
             self.branch: nn.Module = MLP(
-                self.n_sensors, self.n_basis, hidden=branch_hidden, activation=activation
+                self.n_sensors, coefficients, hidden=branch_hidden, activation=activation
             )
         else:
-            self.branch = CNNBranch(self.n_sensors, self.n_basis, branch_channels, activation)
+            self.branch = CNNBranch(self.n_sensors, coefficients, branch_channels, activation)
         self.trunk = MLP(d, self.n_basis, hidden=trunk_hidden, activation=activation)
-        self.deeponet_bias = nn.Parameter(torch.zeros(())) if deeponet_bias else None
-        self.lift = AveragedLift(d, self.width, trainable=self.train_lift)
+        bias_shape = () if self.n_fields == 1 else (self.n_fields, 1)
+        self.deeponet_bias = nn.Parameter(torch.zeros(bias_shape)) if deeponet_bias else None
+        self.lift = AveragedLift(d, self.width, trainable=self.train_lift, fields=self.n_fields)
         self.spectral = nn.ModuleList(
             SpectralConv(self.width, self.width, self.n_modes) for _ in range(n_layers)
         )
@@ -395,9 +408,13 @@ class NIO(nn.Module):
         return x
 
     def branch_coefficients(self, x: torch.Tensor) -> torch.Tensor:
-        """Branch output for every measurement: ``(B, L, M) -> (B, L, n_basis)``."""
+        """Branch output for every measurement: ``(B, L, M) -> (B, L, n_basis)``, or
+        ``(B, L, n_fields, n_basis)`` when ``n_fields > 1``."""
         b, n, m = x.shape
-        return self.branch(x.reshape(b * n, m)).reshape(b, n, self.n_basis)
+        coef = self.branch(x.reshape(b * n, m))
+        if self.n_fields == 1:
+            return coef.reshape(b, n, self.n_basis)
+        return coef.reshape(b, n, self.n_fields, self.n_basis)
 
     def basis(
         self, out_shape: Any = None, like: torch.Tensor | None = None
@@ -409,17 +426,19 @@ class NIO(nn.Module):
         return coords, self.trunk(coords.reshape(self.ndim, -1).transpose(0, 1))
 
     def measurement_fields(self, x: torch.Tensor, out_shape: Any = None) -> torch.Tensor:
-        """The DeepONet field of every given measurement, ``(B, L, *out_shape)`` (no subset drawn)."""
+        """The DeepONet field of every given measurement, ``(B, L, *out_shape)`` (``(B, L, n_fields,
+        *out_shape)`` when ``n_fields > 1``; no subset drawn)."""
         self._check_input(x)
         shape = self._out_shape(out_shape)
         _, basis = self.basis(shape, like=x)
         fields = torch.matmul(self.branch_coefficients(x), basis.transpose(0, 1))
         if self.deeponet_bias is not None:
             fields = fields + self.deeponet_bias
-        return fields.reshape(*x.shape[:2], *shape)
+        return fields.reshape(*fields.shape[:-1], *shape)
 
     def averaged_field(self, x: torch.Tensor, out_shape: Any = None) -> torch.Tensor:
-        """Mean of the DeepONet fields over all given measurements, ``(B, *out_shape)``."""
+        """Mean of the DeepONet fields over all given measurements, ``(B, *out_shape)`` (``(B,
+        n_fields, *out_shape)`` when ``n_fields > 1``)."""
         self._check_input(x)
         shape = self._out_shape(out_shape)
         _, basis = self.basis(shape, like=x)
@@ -431,7 +450,7 @@ class NIO(nn.Module):
         field = torch.matmul(coef, basis.transpose(0, 1))
         if self.deeponet_bias is not None:
             field = field + self.deeponet_bias
-        return field.reshape(x.shape[0], *shape)
+        return field.reshape(*field.shape[:-1], *shape)
 
     def forward(self, x: torch.Tensor, out_shape: int | Sequence[int] | None = None) -> torch.Tensor:
         """Map measurements ``(B, L, n_sensors)`` to the field ``(B, out_channels, *out_shape)``.
@@ -458,6 +477,6 @@ class NIO(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"n_sensors={self.n_sensors}, grid_size={self.grid_size}, branch={self.branch_kind!r}, "
-            f"n_basis={self.n_basis}, width={self.width}, n_modes={self.n_modes}, "
+            f"n_basis={self.n_basis}, n_fields={self.n_fields}, width={self.width}, n_modes={self.n_modes}, "
             f"train_lift={self.train_lift}, random_subsets={self.random_subsets}"
         )
