@@ -28,6 +28,7 @@ SOLVER_KINDS: dict[str, str] = {
     "operator": "sciml.operators.solver:Solver",
     "deeponet": "sciml.deeponet.solver:PointSolver",
     "measurement": "sciml.inverse.solver:MeasurementSolver",
+    "dmm": "sciml.meshmove.dmm:DMM",
 }
 
 

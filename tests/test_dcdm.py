@@ -347,3 +347,25 @@ def test_tiny_training_lowers_the_loss_and_beats_cg():
     it = sol.iterations
     assert it < n_cg, (it, n_cg)
     print(f"tiny DCDM: loss {before:.3g} -> {after:.3g}; iterations to 1e-6: DCDM {it}, CG {n_cg}")
+
+
+def test_energy_loss_is_the_relative_a_norm_error_of_the_solution():
+    """kind="energy": ||q - x||_A^2 / ||x||_A^2 with x = A^{-1} b stored by dcdm_dataset(with_solutions=True);
+    zero for the exact solution, not invariant to scaling q (unlike the one-step loss)."""
+    A, mask = square_system(6)
+    rng = np.random.default_rng(0)
+    data = dcdm_dataset([(A, mask)], [rng.standard_normal((3, A.shape[0]))], with_solutions=True)
+    batch = {k: torch.stack([data[i][k] for i in range(3)]) for k in ("b", "x", "mask", "system")}
+    x = batch["x"][:, 0][:, mask].double().numpy()
+    np.testing.assert_allclose(A @ x.T, batch["b"][:, 0][:, mask].double().numpy().T, atol=1e-5)
+    loss = DCDMLoss([(A, mask)], kind="energy")
+    exact = loss(batch["x"], batch["b"], batch["system"], batch["x"])
+    assert float(exact.abs().max()) < 1e-6
+    half = loss(0.5 * batch["x"], batch["b"], batch["system"], batch["x"])
+    torch.testing.assert_close(half, torch.full((3,), 0.25), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="solutions x"):
+        loss(batch["x"], batch["b"], batch["system"])
+    with pytest.raises(ConfigError, match="kind"):
+        DCDMLoss([(A, mask)], kind="ritz")
+    task = DCDMTask(DCDMNet(ndim=2, channels=2), data, loss="energy")
+    assert set(task.loss_terms(batch)) == {"energy"}

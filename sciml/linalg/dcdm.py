@@ -15,6 +15,15 @@ Training (:class:`DCDMLoss`, :class:`DCDMTask`)
     says which system it belongs to, and the products with ``A`` (float32 sparse, as in the
     reference) are done one system at a time.
 
+    ``kind="energy"`` (ours): ``||q - x||_A^2 / ||x||_A^2`` with the solution ``x = A^{-1} b`` (the data
+    set solves for it once, :func:`dcdm_dataset` ``with_solutions=True``). The one-step loss asks only
+    for the best *multiple* of ``q``: when ``b`` is close to one eigenvector (Ritz vectors are), any
+    map that keeps that eigenvector scores zero whatever it does to the others, so nothing in it ties
+    the modes' relative scales, which is what decides CG's convergence with a linear ``M``. Trained
+    with it, the multilevel SPD network (:mod:`sciml.models.dcdm_multilevel`) got worse at every
+    learning rate tried (73.5 -> 158 iterations at 128^2 in 900 steps); the energy error fixes the
+    scale of every mode.
+
 Solving (:class:`DCDM`, a method object of :func:`sciml.linalg.solve`)
     Section 1.6 of the research note. Every iteration takes ``q = f(r / ||r||)``, A-orthogonalises
     it against the last ``k`` directions, does an exact line search and recomputes the *true* residual
@@ -109,10 +118,11 @@ class DCDMDataset(Dataset):
     :class:`DCDMTask`.
     """
 
-    def __init__(self, systems: list[tuple[sp.csr_matrix, np.ndarray]], b: Tensor, system: Tensor) -> None:
+    def __init__(self, systems: list[tuple[sp.csr_matrix, np.ndarray]], b: Tensor, system: Tensor,
+                 x: Tensor | None = None) -> None:
         self.systems = systems
         self.shape = systems[0][1].shape
-        self._b, self._system = b, system
+        self._b, self._system, self._x = b, system, x
         self._masks = [torch.from_numpy(mask.astype(np.float32))[None] for _, mask in systems]
 
     def __len__(self) -> int:
@@ -120,11 +130,14 @@ class DCDMDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         k = int(self._system[i])
-        return {"b": self._b[i], "mask": self._masks[k], "system": self._system[i]}
+        item = {"b": self._b[i], "mask": self._masks[k], "system": self._system[i]}
+        if self._x is not None:
+            item["x"] = self._x[i]
+        return item
 
 
 def dcdm_dataset(systems: Sequence[tuple[Any, Any]], rhs: Sequence[Any],
-                 normalize: bool = True) -> DCDMDataset:
+                 normalize: bool = True, with_solutions: bool = False) -> DCDMDataset:
     """A :class:`DCDMDataset` from systems and right-hand sides.
 
     Parameters
@@ -139,6 +152,9 @@ def dcdm_dataset(systems: Sequence[tuple[Any, Any]], rhs: Sequence[Any],
     normalize : bool
         Scale every right-hand side to unit norm, as the reference does. At solve time the network
         sees ``r / ||r||``, so it should be trained on the same scale.
+    with_solutions : bool
+        Also solve ``A x = b`` (SuperLU, float64, one factorisation per system) and store ``x`` with
+        ``b`` (item key ``"x"``), for the ``"energy"`` loss.
 
     Raises
     ------
@@ -152,7 +168,7 @@ def dcdm_dataset(systems: Sequence[tuple[Any, Any]], rhs: Sequence[Any],
         raise ConfigError(f"dcdm_dataset: expected one right-hand-side array per system ({len(systems)}), "
                           f"got {len(rhs)}")
     shape = systems[0][1].shape
-    grids, labels = [], []
+    grids, labels, solutions = [], [], []
     for k, ((A, mask), arr) in enumerate(zip(systems, rhs)):
         arr = np.asarray(arr, dtype=np.float64)
         n = A.shape[0]
@@ -174,26 +190,43 @@ def dcdm_dataset(systems: Sequence[tuple[Any, Any]], rhs: Sequence[Any],
         grid = np.zeros((arr.shape[0], *shape), dtype=np.float32)
         grid[:, mask] = arr  # the leading axis is kept, the mask picks the fluid cells in C order
         grids.append(grid)
+        if with_solutions:
+            from scipy.sparse.linalg import splu
+
+            x = splu(A.tocsc()).solve(arr.T).T
+            sol = np.zeros_like(grid)
+            sol[:, mask] = x
+            solutions.append(sol)
         labels.append(np.full(arr.shape[0], k, dtype=np.int64))
     b = torch.from_numpy(np.concatenate(grids))[:, None]
-    return DCDMDataset(systems, b, torch.from_numpy(np.concatenate(labels)))
+    x = torch.from_numpy(np.concatenate(solutions))[:, None] if with_solutions else None
+    return DCDMDataset(systems, b, torch.from_numpy(np.concatenate(labels)), x)
 
 
 # -- the loss -------------------------------------------------------------------------------------
+LOSS_KINDS = ("dcdm", "energy")
+
+
 class DCDMLoss(nn.Module):
-    """The scale-invariant DCDM loss ``||b - alpha A q||^2 / ||b||^2`` with ``alpha = (q.b) / (q.A q)``.
+    """The scale-invariant DCDM loss ``||b - alpha A q||^2 / ||b||^2`` with ``alpha = (q.b) / (q.A q)``,
+    or (``kind="energy"``) the relative energy error ``||q - x||_A^2 / ||x||_A^2`` (module notes).
 
     Parameters
     ----------
     systems : list of (A, mask), or a :class:`DCDMDataset`
         The systems that a batch's ``system`` entry indexes, all on one grid shape. The matrices are
         kept as float32 torch COO tensors and copied to the device of the batch on first use.
+    kind : {"dcdm", "energy"}
+        The loss; ``"energy"`` needs the solutions (``forward(..., x=...)``).
     """
 
-    def __init__(self, systems: Sequence[tuple[Any, Any]] | DCDMDataset) -> None:
+    def __init__(self, systems: Sequence[tuple[Any, Any]] | DCDMDataset, kind: str = "dcdm") -> None:
         super().__init__()
         if isinstance(systems, DCDMDataset):
             systems = systems.systems
+        if kind not in LOSS_KINDS:
+            raise ConfigError(f"DCDMLoss kind: expected one of {list(LOSS_KINDS)}, got {kind!r}")
+        self.kind = kind
         self.systems = _check_systems(systems, "DCDMLoss")
         self.shape = self.systems[0][1].shape
         # Not buffers: the matrices are data, not state, and must stay out of checkpoints.
@@ -208,12 +241,15 @@ class DCDMLoss(nn.Module):
             self._cache[key] = (_torch_sparse(A, device), idx)
         return self._cache[key]
 
-    def forward(self, q: Tensor, b: Tensor, system: Tensor) -> Tensor:
+    def forward(self, q: Tensor, b: Tensor, system: Tensor, x: Tensor | None = None) -> Tensor:
         """Per-sample losses ``(B,)`` of directions ``q`` for right-hand sides ``b`` (both ``(B, 1, *grid)``)
-        of the systems ``system`` ``(B,)``."""
+        of the systems ``system`` ``(B,)``; ``x`` (same shape), the solutions, for ``kind="energy"``."""
         batch = q.shape[0]
         expected = (batch, 1, *self.shape)
-        for name, t in (("q", q), ("b", b)):
+        if self.kind == "energy" and x is None:
+            raise ConfigError("DCDMLoss(kind='energy'): expected the solutions x (dcdm_dataset(..., "
+                              "with_solutions=True)), got none")
+        for name, t in (("q", q), ("b", b)) + ((("x", x),) if self.kind == "energy" else ()):
             if tuple(t.shape) != expected:
                 raise ShapeError(f"DCDMLoss {name}", expected, tuple(t.shape))
         system = torch.as_tensor(system, device=q.device).reshape(-1).long()
@@ -225,15 +261,23 @@ class DCDMLoss(nn.Module):
         # Float32 whatever the network's precision, and outside autocast: q.A q and ||b||^2 are sums
         # over every unknown, and the sparse product (and its backward) wants one dtype throughout.
         with torch.autocast(device_type=q.device.type, enabled=False):
+            if self.kind == "energy":
+                return self._losses(q.reshape(batch, -1).float(), x.reshape(batch, -1).float(), system, energy=True)
             return self._losses(q.reshape(batch, -1).float(), b.reshape(batch, -1).float(), system)
 
-    def _losses(self, qf: Tensor, bf: Tensor, system: Tensor) -> Tensor:
+    def _losses(self, qf: Tensor, bf: Tensor, system: Tensor, energy: bool = False) -> Tensor:
         """:meth:`forward` on flattened float32 grids ``(B, cells)``."""
         losses, rows_all = [], []
         for k in torch.unique(system).tolist():  # one sparse product per system in the batch
             A, idx = self._operator(k, qf.device)
             rows = torch.nonzero(system == k).reshape(-1)
             qk, bk = qf[rows][:, idx], bf[rows][:, idx]  # (n_b, n_k): the unknowns of system k
+            if energy:  # bk holds the solutions x here
+                e = qk - bk
+                Ae, Ax = torch.sparse.mm(A, torch.cat([e, bk]).T.contiguous()).T.split(len(rows))
+                losses.append((e * Ae).sum(1) / (bk * Ax).sum(1))
+                rows_all.append(rows)
+                continue
             Aq = torch.sparse.mm(A, qk.T.contiguous()).T
             qb, qAq = (qk * bk).sum(1), (qk * Aq).sum(1)
             # A zero direction has no best step; it leaves all of b (loss 1) instead of 0/0 = NaN.
@@ -250,7 +294,8 @@ class DCDMLoss(nn.Module):
 
 
 class DCDMTask(Task):
-    """Trains a DCDM network with the unsupervised loss of :class:`DCDMLoss` (term ``"dcdm"``).
+    """Trains a DCDM network with the unsupervised loss of :class:`DCDMLoss` (term ``"dcdm"``), or with
+    the energy error of the solutions (``loss="energy"``, term ``"energy"``).
 
     Parameters
     ----------
@@ -259,6 +304,8 @@ class DCDMTask(Task):
         ``build_model("dcdm_net", ndim=2)``). Its ``model_spec`` is recorded in checkpoints.
     systems : list of (A, mask), or a :class:`DCDMDataset`
         The systems that the batches' ``system`` entries index.
+    loss : {"dcdm", "energy"}
+        :class:`DCDMLoss`'s kind; ``"energy"`` reads the batches' ``x`` (``with_solutions=True``).
 
     Notes
     -----
@@ -267,12 +314,13 @@ class DCDMTask(Task):
     systems of the same grid shape.
     """
 
-    def __init__(self, model: nn.Module, systems: Sequence[tuple[Any, Any]] | DCDMDataset) -> None:
+    def __init__(self, model: nn.Module, systems: Sequence[tuple[Any, Any]] | DCDMDataset,
+                 loss: str = "dcdm") -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise ConfigError(f"DCDMTask model: expected an nn.Module, got {type(model).__name__}")
         self.model = model
-        self.loss = DCDMLoss(systems)
+        self.loss = DCDMLoss(systems, kind=loss)
         ndim = getattr(model, "ndim", None)
         if ndim is not None and ndim != len(self.loss.shape):
             raise ShapeError("DCDMTask systems' grid", f"a {ndim}-D grid for the {ndim}-D model",
@@ -280,12 +328,14 @@ class DCDMTask(Task):
         self.model_spec = getattr(model, "model_spec", None)
 
     def loss_terms(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """``{"dcdm": mean over the batch of ||b - alpha A q||^2 / ||b||^2}``."""
-        if not isinstance(batch, Mapping) or not {"b", "mask", "system"} <= set(batch):
+        """``{"dcdm": mean over the batch of ||b - alpha A q||^2 / ||b||^2}`` (or ``{"energy": mean of
+        ||q - x||_A^2 / ||x||_A^2}``)."""
+        keys = {"b", "mask", "system"} | ({"x"} if self.loss.kind == "energy" else set())
+        if not isinstance(batch, Mapping) or not keys <= set(batch):
             got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-            raise ConfigError(f"DCDMTask batch: expected a dict with 'b', 'mask' and 'system', got {got}")
+            raise ConfigError(f"DCDMTask batch: expected a dict with {sorted(keys)}, got {got}")
         q = self.model(batch["b"], batch["mask"])
-        return {"dcdm": self.loss(q, batch["b"], batch["system"]).mean()}
+        return {self.loss.kind: self.loss(q, batch["b"], batch["system"], batch.get("x")).mean()}
 
 
 # -- the solver -------------------------------------------------------------------------------------

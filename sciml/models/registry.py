@@ -50,6 +50,8 @@ _BUILTIN: dict[str, str] = {
     "extended_fno": "sciml.models.measurement_nets",
     "extended_net": "sciml.models.measurement_nets",
     "dcdm_net": "sciml.models.dcdm_net",
+    "dcdm_multilevel": "sciml.models.dcdm_multilevel",
+    "dmm_net": "sciml.models.dmm_net",
 }
 
 # Name -> class, filled by @register when a model module is imported.
