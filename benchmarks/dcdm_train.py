@@ -522,7 +522,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
               "", "DCDM (untrained) is the same network at its starting weights (" + meta["start"] + "); DCDM uses the "
               "shipped weights (`DCDM.pretrained()`, k = 2). "
               "Seconds: set-up plus solve, one thread, DCDM's network in float32 on the CPU. "
-              "How the network is tied, and why: the docstring of `benchmarks/dcdm_train.py`.", ""]
+              "The network and why it is this one: the docstring of `benchmarks/dcdm_train.py`.", ""]
     return "\n".join(lines)
 
 
