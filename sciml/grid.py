@@ -27,17 +27,21 @@ class Grid:
     Parameters
     ----------
     shape : int or sequence of int
-        Nodes per axis (at least 2 each). An int gives a 1-D grid unless ``ndim`` is set.
+        Nodes per axis (at least 2 each). An int gives that many nodes on every axis: as many axes
+        as ``bounds`` has pairs, or ``ndim``, or one.
     bounds : sequence of (lo, hi), optional
         Box per axis; the unit box by default.
     ndim : int, optional
-        With an int ``shape``, make a square/cubic grid of this dimension.
+        Number of axes; needed only with an int ``shape`` and no ``bounds``. When given with
+        ``bounds`` or a sequence ``shape`` it must agree with them.
 
     Examples
     --------
     >>> g = Grid(65, ndim=2)
     >>> g.shape, g.spacing
     ((65, 65), (0.015625, 0.015625))
+    >>> Grid(101, bounds=[(-1, 1), (-1, 1)]).shape
+    (101, 101)
     """
 
     def __init__(
@@ -46,8 +50,19 @@ class Grid:
         bounds: Sequence[Sequence[float]] | None = None,
         ndim: int | None = None,
     ) -> None:
+        if ndim is not None and (isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer))
+                                 or not 1 <= ndim <= 3):
+            raise ConfigError(f"Grid: expected ndim of 1, 2 or 3, got {ndim!r}")
+        n_bounds = None
+        if bounds is not None:
+            if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__"):
+                raise ConfigError(f"Grid: expected bounds as a sequence of (lo, hi) pairs, got {bounds!r}")
+            n_bounds = len(bounds)
+            if ndim is not None and ndim != n_bounds:
+                raise ConfigError(f"Grid: ndim={ndim} does not match the {n_bounds} (lo, hi) pairs of bounds "
+                                  f"{list(bounds)}; expected ndim={n_bounds} or leave it out")
         if isinstance(shape, (int, np.integer)):
-            shape = (int(shape),) * (ndim or 1)
+            shape = (int(shape),) * (ndim or n_bounds or 1)
         shape = tuple(shape)
         if not 1 <= len(shape) <= 3:
             raise ConfigError(f"Grid: expected 1 to 3 axes, got shape {shape}")

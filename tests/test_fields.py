@@ -41,6 +41,20 @@ def test_bad_grids_are_refused():
         Grid((5, 5), bounds=[(0, 1)])
 
 
+def test_grid_infers_its_dimension_from_the_bounds():
+    g = Grid(101, bounds=[(-1, 1), (-1, 1)])
+    assert g.ndim == 2 and g.shape == (101, 101) and g.spacing == (0.02, 0.02)
+    assert Grid(5, bounds=[(0, 1)] * 3).shape == (5, 5, 5)
+    assert Grid(5, bounds=[(0, 2), (0, 1)], ndim=2).shape == (5, 5)  # an agreeing ndim is fine
+    assert Grid(7).shape == (7,) and Grid(7, ndim=3).shape == (7, 7, 7)  # no bounds: ndim, else 1-D
+    with pytest.raises(ConfigError, match="ndim=3 does not match the 2"):
+        Grid(101, bounds=[(-1, 1), (-1, 1)], ndim=3)
+    with pytest.raises(ConfigError, match="ndim=2 does not match shape"):
+        Grid((5, 5, 5), ndim=2)
+    with pytest.raises(ConfigError, match="ndim of 1, 2 or 3"):
+        Grid(5, ndim=4)
+
+
 def test_field_shapes_and_resampling():
     g = Grid(33, ndim=2)
     x, y = g.coord_arrays().values()

@@ -239,3 +239,79 @@ def test_a_used_domain_pickles(plate):
     x = plate.sample_interior(200, method="halton", seed=5)
     np.testing.assert_array_equal(clone.sample_interior(200, method="halton", seed=5), x)
     np.testing.assert_array_equal(clone.on_boundary(x), plate.on_boundary(x))
+
+
+# -- the smooth distance of hard constraints -------------------------------------------------------
+def _smooth_domains(plate, lshape):
+    return {
+        "box": Domain.rectangle([0, -1], [2, 1]),
+        "disk": Domain.disk([0.3, -0.2], 1.5),
+        "lshape": lshape,
+        "lshape_csg": Domain.rectangle([-1, -1], [1, 1]) - Domain.rectangle([0, -1], [1, 0]),
+        "plate": plate,
+        "square_hole": Domain.rectangle([0, 0], [1, 1]) - Domain.rectangle([0.4, 0.4], [0.6, 0.6]),
+        "union": Domain.disk([0, 0], 1) | Domain.disk([1, 0], 1),
+        "interval": Domain.interval(-1, 2),
+        "cube": Domain.box([0, 0, 0], [1, 2, 1]),
+    }
+
+
+@pytest.mark.parametrize("name", ["box", "disk", "lshape", "lshape_csg", "plate", "square_hole", "union",
+                                  "interval", "cube"])
+def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_peaks_at_one(name, plate, lshape):
+    domain = _smooth_domains(plate, lshape)[name]
+    b = domain.sample_boundary(400, seed=0)
+    assert np.abs(domain.smooth_distance(b)).max() < 1e-12
+    inside = domain.sample_interior(4000, seed=1)
+    inside = inside[~domain.on_boundary(inside)]
+    phi = domain.smooth_distance(inside)
+    assert phi.dtype == np.float64 and (phi > 0).all()
+    # O(1) inside: the maximum is 1 (up to the sampling of the maximum for polygons and CSG trees)
+    assert 0.97 < phi.max() < 1.03
+
+
+def test_smooth_distance_of_a_box_is_the_normalised_product():
+    box = Domain.rectangle([0, -1], [2, 1])
+    x = box.sample_interior(50, seed=0)
+    expected = x[:, 0] * (2 - x[:, 0]) * (x[:, 1] + 1) * (1 - x[:, 1])
+    np.testing.assert_allclose(box.smooth_distance(x), expected, rtol=1e-13)
+    assert box.smooth_distance(np.array([[1.0, 0.0]]))[0] == 1.0  # the centre
+    disk = Domain.disk([1, 1], 2)
+    np.testing.assert_allclose(disk.smooth_distance(np.array([[1.0, 1.0], [2.0, 1.0]])), [1.0, 0.75])
+    # 5-D hypercube: still one factor per axis, maximum 1
+    cube = Domain.hypercube([0] * 5, [1] * 5)
+    assert cube.smooth_distance(np.full((1, 5), 0.5))[0] == pytest.approx(1.0)
+
+
+def test_smooth_distance_is_second_order_at_convex_corners_and_first_order_at_reentrant_ones(lshape):
+    """At a convex corner phi ~ x y (a smooth solution's order there), at the re-entrant one phi ~ r."""
+    corner, reentrant = np.array([-1.0, -1.0]), np.array([0.0, 0.0])
+    for r in (1e-2, 1e-3):
+        near = corner + r * np.array([[1.0, 1.0]])  # along the bisector of the convex corner
+        near_re = reentrant + r * np.array([[-1.0, 1.0]]) / np.sqrt(2)  # into the upper-left quadrant
+        ratio = lshape.smooth_distance(near)[0] / r**2
+        ratio_re = lshape.smooth_distance(near_re)[0] / r
+        if r == 1e-2:
+            first, first_re = ratio, ratio_re
+    assert ratio == pytest.approx(first, rel=0.05) and ratio_re == pytest.approx(first_re, rel=0.05)
+
+
+def test_smooth_distance_on_torch_is_differentiable_with_finite_derivatives_on_the_boundary(lshape):
+    torch = pytest.importorskip("torch")
+    csg = Domain.rectangle([-1, -1], [1, 1]) - Domain.rectangle([0, -1], [1, 0])
+    for domain in (lshape, csg):
+        x = np.concatenate([domain.sample_interior(64, seed=0), domain.sample_boundary(32, seed=0)])
+        for dtype in (torch.float32, torch.float64):
+            t = torch.tensor(x, dtype=dtype, requires_grad=True)
+            phi = domain.smooth_distance(t)
+            assert phi.dtype == dtype and phi.shape == (96,)
+            (grad,) = torch.autograd.grad(phi.sum(), t, create_graph=True)
+            (second,) = torch.autograd.grad(grad[:, 0].sum(), t)
+            assert torch.isfinite(grad).all() and torch.isfinite(second).all()
+        t = torch.tensor(x[:64], dtype=torch.float64, requires_grad=True)
+        np.testing.assert_allclose(domain.smooth_distance(t).detach().numpy(), domain.smooth_distance(x[:64]),
+                                   rtol=1e-12)
+        (grad,) = torch.autograd.grad(domain.smooth_distance(t).sum(), t)
+        np.testing.assert_allclose(grad.numpy(), _fd_gradient(domain.smooth_distance, x[:64]), atol=1e-5)
+    with pytest.raises(ShapeError):
+        lshape.smooth_distance(torch.zeros(3, 3))

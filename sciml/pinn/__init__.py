@@ -3,6 +3,9 @@
 * :class:`PINNTask`: residual, boundary, initial and data loss terms of any problem with an
   ``equation``, hard constraints, fixed / resampled / adaptive collocation points; trained by the
   :class:`~sciml.train.Trainer` with any combiner (:func:`pinn_phases` gives Adam then L-BFGS);
+  ``task.solve(grid)`` gives the result as Fields (NaN outside the domain);
+* :class:`HardConstraint` (in ``hard=[...]``) and :class:`HardConstrained` (a module): hard
+  constraints with a distance, lifting or output transform of one's own;
 * :mod:`~sciml.pinn.sampling`: uniform and quasi-random points, RAR and RAD adaptive samplers;
 * :mod:`~sciml.pinn.inverse`: unknown scalars and coefficient fields identified from observations;
 * :class:`AAS`: adversarial adaptive sampling, a bounded normalising flow (:class:`BoundedFlow`)
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 from .aas import AAS, BoundedFlow
+from .hard import HardConstrained, HardConstraint
 from .inverse import Unknown, UnknownField, noisy_observations
 from .lpinn import LagrangianPINNTask, lagrangian_to_eulerian
 from .sampling import RAD, RAR, Sampler, check_points, sample_boundary, sample_initial
@@ -25,6 +29,8 @@ __all__ = [
     "AAS",
     "BoundedFlow",
     "HARD_CONSTRAINTS",
+    "HardConstrained",
+    "HardConstraint",
     "ActiveTermsCallback",
     "LagrangianPINNTask",
     "PINNTask",

@@ -14,17 +14,29 @@ are then constants for autograd.
 * Dirichlet and initial conditions: the output becomes ``A(x) + D(x) N(x)``
   (:meth:`HardConstraints.apply`) with, for an output with Dirichlet value ``g`` and initial value
   ``u0`` at time ``t0``: ``A = u0(x) + g(x, t) - g(x, t0)`` and ``D = (t - t0) phi(x)``, where ``phi``
-  is the distance function of the domain (of its spatial cross-section in space-time, which must
-  then be a box). With only one of the two conditions the other factor is dropped. The values are
+  is the domain's smooth distance (:meth:`sciml.geometry.Domain.smooth_distance`: products of one
+  factor per boundary piece, maximum 1; of the spatial cross-section in space-time, which must then
+  be a box). With only one of the two conditions the other factor is dropped. The values are
   differentiated by the equation, so they must be constants, formula strings
   (``Dirichlet("sin(pi*x)*y")``) or torch-capable callables, and ``u0`` and ``g`` must agree on the
-  boundary at ``t0``; both are checked.
+  boundary at ``t0``; both are checked;
+* anything else: a :class:`HardConstraint` in ``hard=[...]`` gives a distance and a value of one's
+  own (``u = value + distance * N``, also for Dirichlet conditions on part of the boundary) or a
+  whole output transform ``u = transform(x, N)``. It is checked on boundary points: the constrained
+  output must equal the replaced conditions' values there whatever the network gives.
+
+**Hard or soft?** A hard constraint removes the boundary terms from the loss, so there is nothing
+to balance and the boundary values hold to round-off; prefer it for Dirichlet and initial data
+given by formulas on boxes, disks, polygons and their CSG combinations, and for periodicity. Keep
+conditions soft when their values are numpy-only or noisy data, for Neumann and Robin conditions
+(a distance function does not impose them), on domains whose distance function is poor (thin
+slits, many nearly touching pieces) and when the lifting ``A`` would be the exact solution itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,8 +46,9 @@ from torch import Tensor
 from ..errors import ConfigError, ProblemError, ShapeError
 from ..problem import Dirichlet, Initial, Periodic
 from . import sampling
+from .hard import HardConstraint
 
-__all__ = ["Values", "HardConstraints", "HARD_CONSTRAINTS"]
+__all__ = ["Values", "HardConstraint", "HardConstraints", "HARD_CONSTRAINTS"]
 
 HARD_CONSTRAINTS = ("dirichlet", "initial", "periodic")
 _KINDS = {Dirichlet: "dirichlet", Initial: "initial", Periodic: "periodic"}
@@ -123,15 +136,18 @@ class HardConstraints:
     conditions : sequence
         The problem's conditions.
     kinds : set of str
-        Which kinds to impose exactly (a subset of :data:`HARD_CONSTRAINTS`).
+        Which kinds to impose exactly with the built-in constructions (a subset of
+        :data:`HARD_CONSTRAINTS`).
     domain : Domain
     outputs : sequence of str
     time_axis : int or None
     values : Values
+    custom : sequence of HardConstraint
+        Constraints of one's own (see :class:`HardConstraint`).
     """
 
     def __init__(self, conditions: Sequence[Any], kinds: frozenset[str], domain: Any, outputs: Sequence[str],
-                 time_axis: int | None, values: Values) -> None:
+                 time_axis: int | None, values: Values, custom: Sequence[HardConstraint] = ()) -> None:
         self.kinds, self.domain, self.outputs = kinds, domain, tuple(outputs)
         self.time_axis, self.values = time_axis, values
         self.dim = domain.ndim
@@ -144,7 +160,8 @@ class HardConstraints:
             for cond in (c for c in conditions if isinstance(c, cls)):
                 if kind == "dirichlet" and cond.where is not None:
                     raise ConfigError("hard Dirichlet constraints need the condition on the whole (lateral) "
-                                      "boundary (where=None); impose partial ones softly")
+                                      "boundary (where=None); impose partial ones softly, or exactly with "
+                                      "HardConstraint(distance=...) vanishing where the condition holds")
                 for k in output_columns(cond, self.outputs):
                     pair = list(self.lifts.get(k, (None, None)))
                     slot = 0 if kind == "dirichlet" else 1
@@ -158,13 +175,114 @@ class HardConstraints:
         probe = torch.as_tensor(domain.sample_interior(4, seed=0), dtype=torch.float64).requires_grad_(True)
         for k, (g, u0) in self.lifts.items():
             for spec in (g, u0):
-                if not values.differentiable(spec, probe):
-                    raise ConfigError(f"hard constraints for {self.outputs[k]!r}: the condition value "
-                                      f"{spec!r} must be a constant or a callable that accepts torch tensors "
-                                      "(the equation differentiates it) or a formula string; numpy "
-                                      "callables can only be imposed softly")
+                self._check_differentiable(f"hard constraints for {self.outputs[k]!r}: the condition value", spec,
+                                           probe)
             if g is not None and u0 is not None:
                 self._check_compatible(k, g, u0)
+        self.transform: Callable[[Tensor, Tensor], Tensor] | None = None
+        self.custom: dict[int, tuple[Any, Any]] = {}  # output column -> (distance, value)
+        self.replaced: dict[int, set[str]] = {}  # output column -> kinds made exact by custom constraints
+        self._add_custom(conditions, custom, probe)
+
+    # -- constraints of one's own --------------------------------------------------------------------
+    def _check_differentiable(self, what: str, spec: Any, probe: Tensor) -> None:
+        if not self.values.differentiable(spec, probe):
+            raise ConfigError(f"{what} {spec!r} must be a constant or a callable that accepts torch tensors "
+                              "(the equation differentiates it) or a formula string; numpy callables can only "
+                              "be imposed softly")
+
+    def _add_custom(self, conditions: Sequence[Any], custom: Sequence[HardConstraint], probe: Tensor) -> None:
+        for hc in custom:
+            cols = list(range(len(self.outputs))) if hc.output is None else output_columns(hc, self.outputs)
+            own = [c for c in conditions if isinstance(c, (Dirichlet, Initial))
+                   and set(output_columns(c, self.outputs)) & set(cols)]
+            if hc.replaces is None:
+                replaces = {"dirichlet"} if any(isinstance(c, Dirichlet) for c in own) else set()
+            else:
+                replaces = set(hc.replaces)
+                for kind in replaces:
+                    if not any(kind_of(c) == kind for c in own):
+                        raise ConfigError(f"{hc!r}: replaces {kind!r}, but no {kind} condition applies to "
+                                          f"{[self.outputs[k] for k in cols]}; expected replaces=() or a problem "
+                                          "with such a condition")
+            for k in cols:
+                taken = [kind for kind in ("dirichlet", "initial") if kind in self.kinds and k in self.lifts]
+                if k in self.custom or k in self.replaced or (self.transform is not None) or taken:
+                    raise ConfigError(f"two hard value constraints for output {self.outputs[k]!r} "
+                                      f"({hc!r} and {'hard=' + str(taken) if taken else 'another HardConstraint'}); "
+                                      "expected one per output (write a combined one with transform=)")
+                self.replaced[k] = replaces
+            if hc.transform is not None:
+                if self.custom:
+                    raise ConfigError("HardConstraint(transform=...) transforms every output; it cannot be combined "
+                                      "with other value constraints")
+                self.transform = hc.transform
+                continue
+            distance = None if hc.distance is None else self.values.resolve(hc.distance)
+            if hc.value is not None:
+                value = self.values.resolve(hc.value)
+            else:
+                dirichlet = [c for c in own if isinstance(c, Dirichlet)]
+                value = self.values.resolve(dirichlet[0].value) if dirichlet else 0.0
+                if len(dirichlet) > 1:
+                    raise ConfigError(f"{hc!r}: {len(dirichlet)} Dirichlet conditions apply; give value= (a "
+                                      "lifting that meets all of them)")
+            for what, spec in (("distance", distance), ("value", value)):
+                if spec is not None:
+                    self._check_differentiable(f"{hc!r}: the {what}", spec, probe)
+            for k in cols:
+                self.custom[k] = (distance, value)
+            if distance is None and self.time_axis is not None and self.spatial is None:
+                # the built-in distance of the lateral boundary: the box's would also vanish at the
+                # first and last times, pinning the output there
+                self.spatial = self._spatial_domain()
+        if custom:
+            self._check_custom(conditions)
+
+    def _check_custom(self, conditions: Sequence[Any]) -> None:
+        """The constrained outputs meet the replaced conditions on their points, whatever the network."""
+        for cond in conditions:
+            cols = [k for k in output_columns(cond, self.outputs) if kind_of(cond) in self.replaced.get(k, ())]
+            if not cols:
+                continue
+            if isinstance(cond, Initial):
+                x = sampling.sample_initial(self.domain, 64, self.time_axis, "uniform", 1)
+            else:
+                x = sampling.sample_boundary(self.domain, 64, "uniform", 1, where=cond.where,
+                                             time_axis=self.time_axis)
+            xt = torch.as_tensor(x, dtype=torch.float64)
+            target = self.values(self.values.resolve(cond.value), xt)
+            gen = torch.Generator().manual_seed(0)
+            for _ in range(2):  # two random network outputs: the constraint must not depend on them
+                out = torch.randn(len(x), len(self.outputs), generator=gen, dtype=torch.float64)
+                with torch.no_grad():
+                    got = self.apply(xt, out)
+                gap = float((got[:, cols] - target[:, None]).abs().max())
+                if not gap <= 1e-6 * (1.0 + float(target.abs().max())):
+                    names = [self.outputs[k] for k in cols]
+                    raise ConfigError(f"hard constraint for {names}: on the points of {cond!r} the constrained "
+                                      f"output differs from the condition's value by up to {gap:.3g} (expected "
+                                      "0: the distance must vanish there and the value equal the condition's)")
+
+    def is_hard(self, cond: Any) -> bool:
+        """Whether ``cond`` is imposed exactly (and so left out of the loss)."""
+        kind = kind_of(cond)
+        if kind is None:
+            return False
+        if kind in self.kinds:
+            return True
+        cols = output_columns(cond, self.outputs)
+        covered = [k for k in cols if kind in self.replaced.get(k, ())]
+        if covered and len(covered) != len(cols):
+            raise ConfigError(f"{cond!r} applies to {[self.outputs[k] for k in cols]} but a HardConstraint replaces "
+                              f"it for {[self.outputs[k] for k in covered]} only; give output=None or split the "
+                              "condition per output")
+        return bool(covered)
+
+    @property
+    def transforms_output(self) -> bool:
+        """Whether the network's output is changed (lifted, multiplied or transformed) at all."""
+        return bool(self.lifts or self.custom or self.transform is not None)
 
     @property
     def n_features(self) -> int:
@@ -181,7 +299,7 @@ class HardConstraints:
                               "box times the time interval); impose them softly on other domains")
         lo, hi = np.delete(box, self.time_axis, axis=1)
         return (Domain.interval(lo[0], hi[0]) if len(lo) == 1 else
-                Domain.rectangle(lo, hi) if len(lo) == 2 else Domain.box(lo, hi))
+                Domain.rectangle(lo, hi) if len(lo) == 2 else Domain.hypercube(lo, hi))
 
     def _check_compatible(self, k: int, g: Any, u0: Any) -> None:
         x = sampling.sample_boundary(self.domain, 64, "uniform", 1, time_axis=self.time_axis)
@@ -209,8 +327,15 @@ class HardConstraints:
         return torch.cat(cols, dim=1)
 
     def apply(self, x: Tensor, out: Tensor) -> Tensor:
-        """Network outputs ``(N, k)`` at ``x`` turned into ``A + D * out`` for the constrained columns."""
-        if not self.lifts:
+        """Network outputs ``(N, k)`` at ``x`` turned into ``A + D * out`` for the constrained columns
+        (or into ``transform(x, out)``)."""
+        if self.transform is not None:
+            res = self.transform(x, out)
+            if not isinstance(res, Tensor) or tuple(res.shape) != tuple(out.shape):
+                got = tuple(res.shape) if isinstance(res, Tensor) else type(res).__name__
+                raise ShapeError("HardConstraint transform(x, out)", tuple(out.shape), got)
+            return res
+        if not self.lifts and not self.custom:
             return out
         cols = list(out.unbind(1))
         for k, (g, u0) in self.lifts.items():
@@ -225,28 +350,51 @@ class HardConstraints:
                 if u0 is not None:
                     lift = lift - self.values(g, _at_time(x, self.time_axis, t0))
                 space = x if self.spatial is None else _drop(x, self.time_axis)
-                factor = factor * (self.spatial or self.domain).distance(space)
+                factor = factor * (self.spatial or self.domain).smooth_distance(space)
             cols[k] = lift + factor * cols[k]
+        for k, (distance, value) in self.custom.items():
+            if distance is not None:
+                d = self.values(distance, x)
+            elif self.spatial is not None:
+                d = self.spatial.smooth_distance(_drop(x, self.time_axis))
+            else:
+                d = self.domain.smooth_distance(x)
+            cols[k] = self.values(value, x) + d * cols[k]
         return torch.stack(cols, dim=1)
 
 
 def parse_kinds(
-    hard: bool | Sequence[str] | None, conditions: Sequence[Any], problem_name: str
+    hard: bool | Sequence[Any] | HardConstraint | None, conditions: Sequence[Any], problem_name: str
 ) -> frozenset[str]:
-    """The set of hard constraint kinds from ``hard=`` (True: every kind the problem has)."""
+    """The set of built-in hard constraint kinds from ``hard=`` (True: every kind the problem has).
+
+    :class:`HardConstraint` items of ``hard`` are skipped (see :func:`custom_constraints`).
+    """
     present = {_KINDS[type(c)] for c in conditions if type(c) in _KINDS}
     if hard is True:
         return frozenset(present)
-    if hard is False or hard is None:
+    if hard is False or hard is None or isinstance(hard, HardConstraint):
         return frozenset()
     if isinstance(hard, str) or not isinstance(hard, Sequence):
-        raise ConfigError(f"hard: expected a bool or a list of {list(HARD_CONSTRAINTS)}, got {hard!r}")
-    for kind in hard:
+        raise ConfigError(f"hard: expected a bool or a list of {list(HARD_CONSTRAINTS)} and HardConstraint "
+                          f"objects, got {hard!r}")
+    kinds = [k for k in hard if not isinstance(k, HardConstraint)]
+    for kind in kinds:
         if kind not in HARD_CONSTRAINTS:
-            raise ConfigError(f"hard: unknown constraint {kind!r}; expected some of {list(HARD_CONSTRAINTS)}")
+            raise ConfigError(f"hard: unknown constraint {kind!r}; expected some of {list(HARD_CONSTRAINTS)} or "
+                              "a HardConstraint")
         if kind not in present:
             raise ConfigError(f"hard: {kind!r} requested but problem {problem_name!r} has no such condition")
-    return frozenset(hard)
+    return frozenset(kinds)
+
+
+def custom_constraints(hard: Any) -> list[HardConstraint]:
+    """The :class:`HardConstraint` objects in ``hard=`` (one alone, or items of a list)."""
+    if isinstance(hard, HardConstraint):
+        return [hard]
+    if isinstance(hard, Sequence) and not isinstance(hard, str):
+        return [k for k in hard if isinstance(k, HardConstraint)]
+    return []
 
 
 def kind_of(cond: Any) -> str | None:

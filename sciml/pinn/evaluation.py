@@ -2,7 +2,8 @@
 
 Kept apart from the loss terms: these methods work on numpy points of any size (in chunks, without
 building a training graph) and against the reference solution, which is solved lazily the first
-time an error is asked for.
+time an error is asked for. :meth:`PINNEvaluation.solve` turns the trained network into Fields on a
+grid, NaN outside the domain (so that a picture shows the domain's shape).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import as_float_array
+from .._checks import as_float_array, check_positive_int
 from ..errors import ConfigError, ShapeError
+from ..fields import Field
+from ..grid import Grid
 from . import sampling
 
 __all__ = ["PINNEvaluation"]
@@ -48,6 +51,48 @@ class PINNEvaluation:
             parts = [self(torch.as_tensor(arr[lo : lo + _CHUNK], dtype=self.dtype, device=device))
                      for lo in range(0, len(arr), _CHUNK)]
         return torch.cat(parts).double().cpu().numpy()
+
+    def solve(self, grid: Grid | int | None = None) -> dict[str, Field]:
+        """The network's outputs (hard constraints applied) on the nodes of a grid, as Fields by name.
+
+        Parameters
+        ----------
+        grid : Grid, int or None
+            A Grid of the domain's dimension; an int for that many nodes per axis on the domain's
+            bounding box; None for the problem's default grid (when it has the domain's dimension)
+            or else 65 nodes per axis on the bounding box.
+
+        Returns
+        -------
+        dict of str to Field
+            One Field per output, float64; NaN at the nodes outside the domain (the cut-out of an
+            L-shape, the hole of a plate), which plots leave uncoloured.
+        """
+        grid = self._solve_grid(grid)
+        points = grid.points()
+        values = np.full((len(points), len(self.outputs)), np.nan)
+        inside = self.domain.inside(points)
+        if inside.any():
+            values[inside] = self.predict(points[inside])
+        return {name: Field(values[:, k].reshape(grid.shape), grid, name) for k, name in enumerate(self.outputs)}
+
+    def _solve_grid(self, grid: Grid | int | None) -> Grid:
+        box = tuple((float(lo), float(hi)) for lo, hi in np.asarray(self.domain.bbox, dtype=np.float64).T)
+        if grid is None:
+            default = getattr(self.problem, "grid", None)
+            if isinstance(default, Grid) and default.ndim == self.dim:
+                return default
+            grid = 65
+        if isinstance(grid, Grid):
+            if grid.ndim != self.dim:
+                raise ShapeError("solve grid", f"a {self.dim}-D Grid (the domain's dimension)", f"{grid.ndim}-D")
+            return grid
+        if not isinstance(grid, (int, np.integer)) or isinstance(grid, bool):
+            raise ConfigError(f"solve: expected a Grid, a number of nodes per axis or None, got {grid!r}")
+        if self.dim > 3:
+            raise ConfigError(f"solve: grids have 1 to 3 axes; the domain is {self.dim}-D (use predict on points)")
+        n = check_positive_int("solve grid nodes per axis", int(grid))
+        return Grid((n,) * self.dim, box)
 
     def reference_solution(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Reference points ``(P, d)`` and values ``(P, n_outputs)`` for the error metrics, or None."""

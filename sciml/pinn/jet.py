@@ -26,7 +26,12 @@ and refuses the jet when they differ.
 
 Supported networks: :class:`sciml.models.mlp.MLP` (and ``nn.Sequential`` of ``nn.Linear`` and
 activation modules) with ``tanh`` or ``sin`` activations, no layer norm. ``tanh`` is evaluated as
-``2 sigmoid(2 z) - 1``, several times faster on CPU and equal to it to float32 round-off.
+``2 sigmoid(2 z) - 1``, several times faster on CPU and equal to it to float32 round-off. A model
+that wraps such a network in an output transform (a hard constraint written as a module,
+:class:`sciml.pinn.hard.HardConstrained`) says so with ``jet_split() -> (network, transform)``
+(:func:`split_model`): the jet propagates through the network and autograd applies the transform.
+Other models raise :class:`UnsupportedModel`, on which :class:`~sciml.pinn.PINNTask` warns and
+uses nested autograd.
 """
 
 from __future__ import annotations
@@ -40,7 +45,24 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-__all__ = ["JetEngine"]
+__all__ = ["JetEngine", "UnsupportedModel", "split_model"]
+
+
+class UnsupportedModel(ConfigError):
+    """The jet cannot propagate through this model (a PINNTask then falls back to nested autograd)."""
+
+
+def split_model(model: nn.Module) -> tuple[nn.Module, Callable[[Tensor, Tensor], Tensor] | None]:
+    """``(network, transform)``: the part the jet propagates through and the output transform after it
+    (``transform(x, out)``; None for a plain network). Models declare a split with ``jet_split()``."""
+    split = getattr(model, "jet_split", None)
+    if not callable(split):
+        return model, None
+    parts = split()
+    if not (isinstance(parts, tuple) and len(parts) == 2 and isinstance(parts[0], nn.Module)
+            and callable(parts[1])):
+        raise UnsupportedModel(f"{type(model).__name__}.jet_split(): expected (nn.Module, callable), got {parts!r}")
+    return parts
 
 
 def _activation(module: nn.Module) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor]] | None:
@@ -62,28 +84,32 @@ def _activation(module: nn.Module) -> Callable[[Tensor], tuple[Tensor, Tensor, T
 
 
 def _unpack(model: nn.Module) -> tuple[list[nn.Linear], Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]]:
-    seq = getattr(model, "net", model)
+    from ..models.mlp import MLP
+
+    # only sciml's MLP is known to be its .net and nothing more; another module with a .net may
+    # transform its output, and the jet would silently leave that out
+    seq = model.net if isinstance(model, MLP) else model
     if not isinstance(seq, nn.Sequential):
-        raise ConfigError(f"derivatives='jet' needs an MLP (nn.Sequential of Linear and activation layers), "
-                          f"got {type(model).__name__}; use derivatives='autograd'")
+        raise UnsupportedModel(f"derivatives='jet' needs an MLP (nn.Sequential of Linear and activation layers, "
+                               f"or a model with jet_split()), got {type(model).__name__}")
     linears: list[nn.Linear] = []
     acts: list[nn.Module] = []
     for module in seq:
         if isinstance(module, nn.Linear):
             if len(linears) != len(acts):
-                raise ConfigError("derivatives='jet': expected Linear and activation layers to alternate")
+                raise UnsupportedModel("derivatives='jet': expected Linear and activation layers to alternate")
             linears.append(module)
         elif _activation(module) is not None:
             if len(acts) != len(linears) - 1:
-                raise ConfigError("derivatives='jet': expected Linear and activation layers to alternate")
+                raise UnsupportedModel("derivatives='jet': expected Linear and activation layers to alternate")
             acts.append(module)
         else:
-            raise ConfigError(f"derivatives='jet' supports tanh and sin activations between Linear layers, "
-                              f"got {type(module).__name__}; use derivatives='autograd'")
+            raise UnsupportedModel(f"derivatives='jet' supports tanh and sin activations between Linear layers, "
+                                   f"got {type(module).__name__}")
     if not linears or len(acts) != len(linears) - 1:
-        raise ConfigError("derivatives='jet': the network must start and end with a Linear layer")
+        raise UnsupportedModel("derivatives='jet': the network must start and end with a Linear layer")
     if len({(type(a), getattr(a, "w0", None)) for a in acts}) > 1:
-        raise ConfigError("derivatives='jet': all hidden layers must use the same activation")
+        raise UnsupportedModel("derivatives='jet': all hidden layers must use the same activation")
     act = _activation(acts[0]) if acts else None
     return linears, act or (lambda z: (z, torch.ones_like(z), torch.zeros_like(z)))
 

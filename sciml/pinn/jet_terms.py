@@ -3,7 +3,11 @@
 With ``derivatives="jet"`` the task
 
 * detects which input derivatives the equation uses and checks the jet's residual against nested
-  autograd once (:meth:`JetTerms._setup_jet`);
+  autograd once (:meth:`JetTerms._setup_jet`); a model the jet cannot propagate through (not an
+  MLP with tanh or sin activations, nor a model that splits into one and an output transform with
+  ``jet_split()``) gets a warning and nested autograd;
+* hard constraints and output transforms (a wrapper's ``jet_split()``) are applied by autograd on
+  top of the jet's network output, so their derivatives are exact;
 * when nothing transforms the network's output (no hard constraint, no periodic embedding) and it
   has one output, hands the jet's derivatives straight to the equation through
   :func:`sciml.diff.with_derivatives` (:meth:`JetTerms._direct_jet`): no backward pass and no
@@ -16,6 +20,7 @@ With ``derivatives="jet"`` the task
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,9 +28,9 @@ import torch
 from torch import Tensor
 
 from .. import diff
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, SciMLWarning, ShapeError
 from ..problem import Dirichlet, Initial
-from .jet import JetEngine
+from .jet import JetEngine, UnsupportedModel, split_model
 
 __all__ = ["JetTerms"]
 
@@ -34,8 +39,18 @@ class JetTerms:
     """Mixin of :class:`~sciml.pinn.PINNTask` (uses its model, points, residuals and conditions)."""
 
     def _setup_jet(self, compile: bool | Mapping[str, Any]) -> None:
-        """Detect the derivatives the equation uses, then check the jet against nested autograd."""
-        self._jet = JetEngine(self.model, compile=compile)
+        """Detect the derivatives the equation uses, then check the jet against nested autograd.
+
+        A model the jet does not support leaves ``self._jet`` None (nested autograd) with a warning.
+        """
+        try:
+            network, self._jet_transform = split_model(self.model)
+            self._jet = JetEngine(network, compile=compile)
+        except UnsupportedModel as exc:
+            warnings.warn(f"{exc}; using nested autograd instead (same values, slower)", SciMLWarning,
+                          stacklevel=3)
+            self._jet, self._jet_transform = None, None
+            return
         self._jet_direct = False
         self._joint_compiled = None
         probe = self._x_interior[:64].detach()
@@ -51,8 +66,8 @@ class JetTerms:
         self._jet = engine
         gap = float((jet - auto).abs().max())
         scale = float(auto.abs().max())
-        if gap <= 1e-3 * max(scale, 1e-3) and not self.hard.lifts and not self.hard.periodic \
-                and len(self.outputs) == 1:
+        if gap <= 1e-3 * max(scale, 1e-3) and not self.hard.transforms_output and not self.hard.periodic \
+                and self._jet_transform is None and len(self.outputs) == 1:
             # the derivatives straight into the equation, if the equation reads them through sciml.diff
             self._jet_direct = True
             eager, self._jet._compiled = self._jet._compiled, None

@@ -15,12 +15,15 @@ conditions hold on the lateral boundary and the initial condition on the first t
 **Hard constraints** (``hard=...``) impose conditions exactly instead: ``"periodic"`` feeds the
 network ``cos(2 pi x / P), sin(2 pi x / P)`` instead of the periodic coordinate ``x``;
 ``"dirichlet"`` and ``"initial"`` write the output as ``A(x) + D(x) N(x)`` with ``D`` vanishing where
-the conditions hold (the domain's distance function, the lateral distance times ``t - t0``) and
+the conditions hold (the domain's smooth distance, maximum 1: see
+:meth:`~sciml.geometry.Domain.smooth_distance`; the lateral one times ``t - t0``) and
 ``A`` satisfying them; their values must then be constants, formula strings (evaluated with torch:
 ``Dirichlet("sin(pi*x)*y")`` with ``hard=True``) or callables that accept torch tensors.
 ``A`` is the condition's value evaluated *inside* the domain too: a callable that is the exact
 solution (a manufactured problem's) hands the network the answer; give boundary data that equal the
-solution only on the boundary.
+solution only on the boundary. A :class:`~sciml.pinn.constraints.HardConstraint` in the list gives a
+distance, lifting or whole output transform of one's own. When to prefer hard over soft: see
+:mod:`sciml.pinn.constraints`.
 
 **Points** are drawn from a :mod:`~sciml.pinn.sampling` sampler with the task's own numpy Generator
 (seeded, and checkpointed with the points): fixed sets (``resample_every=None``), fresh sets every
@@ -66,7 +69,7 @@ from .constraints import (
     HARD_CONSTRAINTS,
     HardConstraints,
     Values,
-    kind_of,
+    custom_constraints,
     output_columns,
     parse_kinds,
     period,
@@ -104,9 +107,10 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
     resample_until : int, optional
         Stop resampling and adapting after this many steps (e.g. the Adam phase's length, so
         that L-BFGS sees a fixed loss).
-    hard : bool or sequence of str
+    hard : bool, sequence of str and HardConstraint, or HardConstraint
         Conditions imposed exactly: any of ``"dirichlet"``, ``"initial"``, ``"periodic"``;
-        True for every kind the problem has.
+        True for every kind the problem has; :class:`~sciml.pinn.constraints.HardConstraint`
+        objects for distances, liftings or output transforms of one's own.
     observations : (x, values) or mapping of output name to (x, values), optional
         Data for the ``"data"`` term; values ``(M,)`` or ``(M, n_outputs)``.
     unknowns : mapping of str to float, Unknown or UnknownField, optional
@@ -143,7 +147,7 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         sampler: str | sampling.Sampler = "uniform",
         resample_every: int | None = None,
         resample_until: int | None = None,
-        hard: bool | Sequence[str] = (),
+        hard: bool | Sequence[Any] | Any = (),
         observations: Any = None,
         unknowns: Mapping[str, Any] | None = None,
         points: Mapping[str, Any] | None = None,
@@ -204,8 +208,10 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
                               "cannot be compiled)")
 
         self.hard = HardConstraints(problem.conditions, parse_kinds(hard, problem.conditions, problem.name),
-                                    self.domain, self.outputs, self.time_axis, self.values)
+                                    self.domain, self.outputs, self.time_axis, self.values,
+                                    custom_constraints(hard))
         self._jet: JetEngine | None = None
+        self._jet_transform: Any = None  # the output transform of a model with jet_split() (jet only)
         self._jet_direct = False  # the jet's derivatives go straight to sciml.diff (see _direct_jet)
         self._joint_compiled: Any = None  # the compiled joint jet pass (compile=True)
         self._prefetched: tuple[Any, ...] | None = None  # (x, value, first, second) of a joint jet pass
@@ -273,7 +279,7 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
             if type(cond) not in _TERM_NAMES:
                 raise ProblemError(f"unknown condition {cond!r}; expected Dirichlet, Neumann, Periodic "
                                    "or Initial")
-            if kind_of(cond) in self.hard.kinds:
+            if self.hard.is_hard(cond):
                 continue
             base, i = _TERM_NAMES[type(cond)], 1
             name = base
@@ -413,7 +419,12 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         xi = self.features(x)
         if derivatives and self._jet is not None and self._jet_direct:
             return self._direct_jet(x)
-        out = self._jet.attach(xi) if derivatives and self._jet is not None else self.model(xi)
+        if derivatives and self._jet is not None:
+            out = self._jet.attach(xi)  # the network's output, carrying the jet's derivatives
+            if self._jet_transform is not None:  # a wrapper's transform, differentiated by autograd
+                out = self._jet_transform(xi, out)
+        else:
+            out = self.model(xi)
         if out.ndim == 1:
             out = out[:, None]
         if out.shape != (x.shape[0], len(self.outputs)):
