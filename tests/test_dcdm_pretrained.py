@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from fnmatch import fnmatch
 from importlib import resources
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 
 import sciml
