@@ -561,7 +561,8 @@ class DCDM(LinearMethod):
 
 
 def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model``'s state dict to ``path`` (``.pt``) and its spec and ``metadata`` to the JSON beside it.
+    """Write ``model``'s state dict to ``path`` (``.pt``) and its spec and ``metadata`` to the JSON beside it,
+    each atomically.
 
     The pair is what :meth:`DCDM.pretrained` reads. ``model`` must have a ``model_spec`` (build it with
     :func:`sciml.models.build_model`). Returns the path of the JSON file.
@@ -569,10 +570,6 @@ def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, Any]
     spec = getattr(model, "model_spec", None)
     if spec is None:
         raise ConfigError("save_weights: the model has no model_spec; build it with sciml.models.build_model")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-    meta = {"model_spec": spec, **dict(metadata or {})}
-    meta_path = path.with_suffix(".json")
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True))
-    return meta_path
+    from ..train.checkpoint import save_weights_pair
+
+    return save_weights_pair(model.state_dict(), path, {"model_spec": spec, **dict(metadata or {})})

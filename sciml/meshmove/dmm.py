@@ -399,18 +399,15 @@ class DMM:
 
     def save(self, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
         """Write the weights to ``path`` (``.pt``) and spec, grid, monitor and ``metadata`` to the JSON
-        beside it: the pair :meth:`pretrained` reads. Returns the JSON's path."""
+        beside it (each atomically): the pair :meth:`pretrained` reads. Returns the JSON's path."""
         spec = getattr(self.model, "model_spec", None)
         if spec is None:
             raise ConfigError("DMM.save: the network has no model_spec; build it with build_model('dmm_net', ...)")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, path)
+        from ..train.checkpoint import save_weights_pair
+
         config = {"grid": self.grid.to_dict(), "monitor": monitor_spec(self.monitor), "periodic": self.periodic}
-        meta = {"model_spec": spec, "dmm": config, **dict(metadata or {})}
-        out = path.with_suffix(".json")
-        out.write_text(json.dumps(meta, indent=2, sort_keys=True))
-        return out
+        return save_weights_pair(self.model.state_dict(), path, {"model_spec": spec, "dmm": config,
+                                                                 **dict(metadata or {})})
 
     # -- answering ----------------------------------------------------------------------------------------
     def _fields(self, fields: Any) -> tuple[np.ndarray, Grid]:

@@ -59,6 +59,7 @@ __all__ = [
     "restore_rng_state",
     "seed_everything",
     "atomic_write_bytes",
+    "save_weights_pair",
 ]
 
 FORMAT = "sciml-checkpoint"
@@ -119,6 +120,20 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def save_weights_pair(state: Mapping[str, Any], path: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
+    """Shipped weights: ``state`` (tensors, moved to the CPU) to ``path`` and ``meta`` as JSON beside it
+    (``path`` with the suffix ``.json``), each written atomically; the JSON last, so that a present JSON
+    means its weights are complete. Returns the JSON's path. Loaded with ``torch.load(...,
+    weights_only=True)``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path.with_suffix(".json"), (json.dumps(dict(meta), indent=2, sort_keys=True)
+                                                          + "\n").encode())
 
 
 # -- the index file ------------------------------------------------------------------------------
