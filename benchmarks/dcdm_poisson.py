@@ -223,7 +223,9 @@ class Methods:
     def unavailable(self, name: str, dim: int) -> str | None:
         """Why ``name`` cannot run in ``dim`` dimensions (None if it can)."""
         if name == "DCDM" and not (self.weights(dim).is_file() and self.weights(dim).with_suffix(".json").is_file()):
-            return f"no {dim}-D DCDM weights ({self.weights(dim)} and its .json not found)"
+            path = self.weights(dim)
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # no machine paths in results
+            return f"no {dim}-D DCDM weights ({shown} and its .json not found)"
         return None
 
     def settings(self, name: str, dim: int, common: dict[str, Any]) -> dict[str, Any]:

@@ -338,12 +338,12 @@ def build_data(po: Any, args: argparse.Namespace) -> tuple[Any, Subset, Subset]:
 
 
 # -- training -----------------------------------------------------------------------------------
-def new_model(seed: int, network: str) -> SPDLinearDCDM | Plain:
+def new_model(seed: int, network: str, extra: dict[str, Any] | None = None) -> SPDLinearDCDM | Plain:
     from sciml.models import build_model
 
     torch.manual_seed(seed)
     name, kwargs = NETWORKS[network]
-    net = build_model(name, **kwargs)
+    net = build_model(name, **{**kwargs, **(extra or {})})
     return SPDLinearDCDM(net) if network == "tied" else Plain(net)
 
 
@@ -393,7 +393,7 @@ def plan_steps(args: argparse.Namespace, model: SPDLinearDCDM, data: Any, train:
     return plan
 
 
-TRAIN_SETTINGS = ("network", "loss", "select_n", "n", "layouts", "val_layouts", "ritz", "lanczos", "smoke", "range", "white", "seed", "lr", "lr2",
+TRAIN_SETTINGS = ("network", "model_kwargs", "loss", "select_n", "n", "layouts", "val_layouts", "ritz", "lanczos", "smoke", "range", "white", "seed", "lr", "lr2",
                   "warm_steps", "batch",
                   "minutes", "steps", "selections", "rtol")
 
@@ -422,7 +422,7 @@ def train(args: argparse.Namespace, po: Any) -> tuple[nn.Module, dict[str, Any]]
     data_seconds = time.perf_counter() - t0
     print(f"[data] {len(train_set)} training and {len(val_set)} validation right-hand sides on "
           f"{args.layouts} + {args.val_layouts} layouts of {args.n}^2 in {data_seconds:.1f} s", flush=True)
-    model = new_model(args.seed, args.network)
+    model = new_model(args.seed, args.network, args.model_kwargs)
     plan = plan_steps(args, model, data, train_set)
     steps = plan["steps"]
     task = DCDMTask(model, data, loss=args.loss)
@@ -529,6 +529,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--network", choices=sorted(NETWORKS), default="multilevel", help="the network to train")
+    p.add_argument("--model-kwargs", type=json.loads, default={}, help="JSON object of constructor arguments "
+                   "added to the network's defaults, e.g. '{\"depth\": 3}'")
     p.add_argument("--loss", choices=["dcdm", "energy"], default="energy", help="DCDM's one-step loss or the "
                    "energy error of the solutions (sciml.linalg.dcdm module notes)")
     p.add_argument("--select-n", type=int, default=128, help="grid size of the validation solves that pick "
@@ -582,7 +584,7 @@ def main() -> None:
     check = spd_check(model)
     print(f"[spd] asymmetry {check['asymmetry']:.2e}, eigenvalues of the symmetric part in "
           f"[{check['min_eig']:.4g}, {check['max_eig']:.4g}]", flush=True)
-    untrained = new_model(args.seed, args.network).materialize()
+    untrained = new_model(args.seed, args.network, args.model_kwargs).materialize()
     methods = {"DCDM": DCDM(model), "DCDM (untrained)": DCDM(untrained), "CG": CG(), "AMG-PCG": AMGPCG()}
     skip = {"DCDM (untrained)": 128}  # the starting network is a reference point, not worth 256^2
     maxiter = 20 * max(args.eval_sizes)
