@@ -123,16 +123,18 @@ class GridDeepONet(nn.Module):
     The branch reads the input at its training grid (``sensors``); an input on a finer grid of which the
     sensors are a stride is read there (DeepONet is not discretisation invariant in its input). The
     trunk answers at the nodes of the input grid, or of ``out_size`` nodes per axis (inverse problems),
-    so the output follows the resolution asked for, as DeepONet's trunk allows.
+    so the output follows the resolution asked for, as DeepONet's trunk allows. On ``periodic_axes`` the grid
+    holds no repeated end node (OperatorTask drops it): ``n`` nodes at ``i / n``, strided by ``n / m``.
     """
 
     def __init__(self, in_channels: int, sensors: Sequence[int], p: int = 128,
                  channels: Sequence[int] = (16, 32, 64, 128), hidden: int = 256, trunk: Sequence[int] = (128,) * 3,
-                 out_size: int | None = None) -> None:
+                 out_size: int | None = None, periodic_axes: Sequence[int] = ()) -> None:
         super().__init__()
         from sciml.models.deeponet import DeepONet
 
         self.sensors, self.ndim, self.out_size = tuple(sensors), len(sensors), out_size
+        self.periodic = tuple(a in tuple(periodic_axes) for a in range(self.ndim))
         branch = CNNBranch(in_channels, sensors, p, channels, hidden)
         self.net = DeepONet(branch, [self.ndim, *trunk, p], activation="relu",
                             branch_shape=(in_channels, *self.sensors))
@@ -140,19 +142,22 @@ class GridDeepONet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
         if spatial != self.sensors:
-            strides = {(n - 1) // (m - 1) for n, m in zip(spatial, self.sensors)}
-            if len(strides) != 1 or any((n - 1) % (m - 1) for n, m in zip(spatial, self.sensors)):
+            # (intervals of the input, intervals of the sensors) per axis: periodic axes hold no end node
+            pairs = [(n, m) if p else (n - 1, m - 1) for n, m, p in zip(spatial, self.sensors, self.periodic)]
+            strides = {n // m for n, m in pairs}
+            if len(strides) != 1 or any(n % m for n, m in pairs):
                 raise ValueError(f"GridDeepONet: input grid {spatial} does not hold the sensors {self.sensors}")
             s = strides.pop()
             x = x[(slice(None), slice(None)) + (slice(None, None, s),) * self.ndim]
         out = spatial if self.out_size is None else (self.out_size,) * self.ndim
-        axes = [torch.linspace(0, 1, n, dtype=x.dtype, device=x.device) for n in out]
+        axes = [torch.arange(n, dtype=x.dtype, device=x.device) / n if p
+                else torch.linspace(0, 1, n, dtype=x.dtype, device=x.device) for n, p in zip(out, self.periodic)]
         points = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.ndim)
         return self.net(x.contiguous(), points).reshape(x.shape[0], 1, *out)
 
 
 def build_network(method: str, recipe: dict[str, Any], seed: int, sensors: Sequence[int], in_channels: int = 1,
-                  out_size: int | None = None) -> nn.Module:
+                  out_size: int | None = None, periodic_axes: Sequence[int] = ()) -> nn.Module:
     """The row's network with initial weights drawn from ``seed``."""
     from sciml.workflows.common import build_seeded_model
 
@@ -160,7 +165,7 @@ def build_network(method: str, recipe: dict[str, Any], seed: int, sensors: Seque
     if method == "deeponet":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return GridDeepONet(in_channels, sensors, out_size=out_size, **kwargs)
+            return GridDeepONet(in_channels, sensors, out_size=out_size, periodic_axes=periodic_axes, **kwargs)
     return build_seeded_model(recipe.get("model_name", method), seed, in_channels=in_channels, out_channels=1, **kwargs)
 
 
@@ -206,8 +211,11 @@ def train_row(row_id: str, method: str, recipe: dict[str, Any], train: ArrayData
     from sciml.train import Trainer
 
     run_dir = RUNS / bench / row_id
-    sensors = tuple(train.grid.shape)
-    network = build_network(method, recipe, seed, sensors, train.x.shape[1], out_size=output_size)
+    periodic = tuple(recipe.get("periodic_axes", ()))
+    # OperatorTask drops the repeated end node of a periodic axis: the network sees one node fewer there.
+    sensors = tuple(n - 1 if axis in periodic else n for axis, n in enumerate(train.grid.shape))
+    network = build_network(method, recipe, seed, sensors, train.x.shape[1], out_size=output_size,
+                            periodic_axes=periodic)
     task = OperatorTask.from_dataset(network, train, loss=recipe["loss"], h1_weight=recipe.get("h1_weight", 1.0),
                                      output_size=output_size, problem={"name": bench, "params": {}},
                                      periodic_axes=recipe.get("periodic_axes", ()))
