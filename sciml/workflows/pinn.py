@@ -172,6 +172,6 @@ def pinn_grid(task: Any, resolution: int | None = None) -> Grid:
 
 
 def pinn_fields(task: Any, grid: Grid) -> dict[str, Field]:
-    """The network's outputs at the nodes of ``grid`` (hard constraints applied), as Fields."""
-    values = task.predict(grid.points())
-    return {name: Field(values[:, k].reshape(grid.shape), grid, name) for k, name in enumerate(task.outputs)}
+    """The network's outputs at the nodes of ``grid`` (hard constraints applied), as Fields; NaN outside
+    a domain that is not a box (:meth:`~sciml.pinn.task.PINNTask.solve`)."""
+    return task.solve(grid)
