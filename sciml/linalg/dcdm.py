@@ -2,9 +2,10 @@
 pressure-Poisson systems on cell-centred grids.
 
 The unknowns of a system are the fluid cells of a grid (``mask`` True), numbered in C order over
-them. A network ``f`` (:class:`~sciml.models.dcdm_net.DCDMNet`) maps a residual laid on that grid to
-a search direction that approximates ``A^{-1} r``. The network does not have to be accurate, because
-the solver corrects it.
+them. A network ``f`` (the paper's :class:`~sciml.models.dcdm_net.DCDMNet`, or the symmetric positive
+definite :class:`~sciml.models.dcdm_multilevel.MultilevelSPDNet` that :meth:`DCDM.pretrained` ships)
+maps a residual laid on that grid to a search direction that approximates ``A^{-1} r``. The network
+does not have to be accurate, because the solver corrects it.
 
 Training (:class:`DCDMLoss`, :class:`DCDMTask`)
     Unsupervised and invariant to the scale of the output. For a right-hand side ``b`` with
