@@ -77,3 +77,14 @@ def results_path(default: Path, out: Path | None, quick: bool) -> Path:
     if out is not None:
         return out
     return default.with_name(default.stem + ".quick.json") if quick else default
+
+
+def write_results(out: Path, report: dict[str, Any], table: str, quick: bool) -> None:
+    """The report as JSON at ``out`` and, for a full run, the markdown ``table`` beside it (``.md``); a
+    ``--quick`` run writes no table, so the committed one always comes from a full run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    if not quick:
+        out.with_suffix(".md").write_text(table)
+    print("\n" + table)
+    print(f"wrote {out}" + ("" if quick else f" and {out.with_suffix('.md').name}"), flush=True)

@@ -418,13 +418,9 @@ def write_results(out: Path, benchmark: str, machine: dict[str, Any], rows: list
     """``out`` (JSON with benchmark / machine / settings / rows) and, for full runs, the table ``NAME.md``."""
     machine = {**machine, "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     report = {"benchmark": benchmark, "machine": machine, "settings": settings, "rows": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    table = markdown(title, rows, notes)
-    if not quick:
-        out.with_suffix(".md").write_text(table)
-    print("\n" + table)
-    print(f"wrote {out}" + ("" if quick else f" and {out.with_suffix('.md').name}"))
+    from _common import write_results as write_report
+
+    write_report(out, report, markdown(title, rows, notes), quick)
 
 
 def add_speedup(row: dict[str, Any]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_info, problem_module, results_path
+from _common import machine_info, problem_module, results_path, write_results
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.utils.data import Subset
@@ -214,14 +214,11 @@ class Plain(nn.Module):
 def spd_check(model: nn.Module, shape: tuple[int, int] = (12, 12)) -> dict[str, float]:
     """The network as a dense matrix on a small grid with an obstacle: its asymmetry ``max|M - M^T| /
     max|M|`` and the extreme eigenvalues of its symmetric part."""
-    mask = torch.ones(1, 1, *shape)
-    mask[0, 0, 4:7, 5:9] = 0
-    cells = torch.nonzero(mask.flatten()).flatten()
-    basis = torch.zeros(len(cells), 1, *shape)
-    basis.view(len(cells), -1)[torch.arange(len(cells)), cells] = 1.0
-    with torch.no_grad():
-        cols = model(basis, mask).reshape(len(cells), -1)[:, cells]
-    M = cols.T.double()
+    from sciml.linalg.dcdm import network_matrix
+
+    mask = torch.ones(*shape)
+    mask[4:7, 5:9] = 0
+    M = network_matrix(model, mask)
     eig = torch.linalg.eigvalsh((M + M.T) / 2)
     return {"asymmetry": float((M - M.T).abs().max() / M.abs().max()), "min_eig": float(eig[0]),
             "max_eig": float(eig[-1])}
@@ -638,13 +635,7 @@ def main() -> None:
                     else str(args.weights), "bytes": size, "params": meta["params"]},
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    table = markdown(rows, meta)
-    if not args.quick:
-        args.out.with_suffix(".md").write_text(table)
-    print("\n" + table)
-    print(f"wrote {args.out}" + ("" if args.quick else f" and {args.out.with_suffix('.md').name}"), flush=True)
+    write_results(args.out, report, markdown(rows, meta), args.quick)
 
 
 if __name__ == "__main__":

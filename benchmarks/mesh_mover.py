@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_info, results_path
+from _common import machine_info, results_path, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mesh_mover.json"
@@ -583,13 +583,8 @@ def main() -> None:
                     else str(args.weights), "bytes": args.weights.stat().st_size, "reload_max_node_difference": gap},
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     table = markdown(rows, acc, times, {**meta, "dmm_single_ms": moved["dmm_single_ms"], "cpu": machine["cpu"]})
-    if not args.quick:
-        args.out.with_suffix(".md").write_text(table)
-    print("\n" + table)
-    print(f"wrote {args.out}" + ("" if args.quick else f" and {args.out.with_suffix('.md').name}"), flush=True)
+    write_results(args.out, report, table, args.quick)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sciml
 from sciml.errors import ConfigError, ShapeError
 from sciml.fields import Grid
 from sciml.linalg import CG, solve
-from sciml.linalg.dcdm import DCDM
+from sciml.linalg.dcdm import DCDM, network_matrix
 from sciml.models import build_model
 from sciml.models.dcdm_multilevel import MultilevelSPDNet, prolong, restrict
 
@@ -33,22 +33,13 @@ def test_prolongation_is_the_transpose_of_restriction(shape):
     torch.testing.assert_close((coarse * y).sum(), (x * prolong(y, shape)).sum())
 
 
-def _dense(net: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
-    cells = torch.nonzero(mask.flatten()).flatten()
-    basis = torch.zeros(len(cells), 1, *mask.shape, dtype=torch.float64)
-    basis.view(len(cells), -1)[torch.arange(len(cells)), cells] = 1.0
-    with torch.no_grad():
-        out = net(basis, mask[None, None].double())
-    return out.reshape(len(cells), -1)[:, cells].T
-
-
 @pytest.mark.parametrize("shape", [(11, 9), (6, 5, 7)])
 def test_the_network_is_symmetric_positive_definite_on_the_fluid_cells(shape):
     torch.manual_seed(0)
     net = MultilevelSPDNet(ndim=len(shape), noise=0.3).double()  # far from the smooth start
     mask = torch.ones(shape)
     mask[(slice(2, 5),) * len(shape)] = 0
-    M = _dense(net, mask)
+    M = network_matrix(net, mask)
     torch.testing.assert_close(M, M.T, rtol=1e-10, atol=1e-12)
     assert float(torch.linalg.eigvalsh(M)[0]) > 0
     out = net(torch.randn(2, 1, *shape, dtype=torch.float64), mask.double())

@@ -57,7 +57,7 @@ from ..train.task import Task
 from .solution import check_mask, check_system
 from .solve import LinearMethod, from_grid, to_grid
 
-__all__ = ["DCDM", "DCDMLoss", "DCDMTask", "DCDMDataset", "dcdm_dataset", "save_weights", "WEIGHTS_DIR"]
+__all__ = ["DCDM", "network_matrix", "DCDMLoss", "DCDMTask", "DCDMDataset", "dcdm_dataset", "save_weights", "WEIGHTS_DIR"]
 
 #: Where :meth:`DCDM.pretrained` looks for ``dcdm_{dim}d.pt`` and ``dcdm_{dim}d.json``.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -337,6 +337,20 @@ class DCDMTask(Task):
             raise ConfigError(f"DCDMTask batch: expected a dict with {sorted(keys)}, got {got}")
         q = self.model(batch["b"], batch["mask"])
         return {self.loss.kind: self.loss(q, batch["b"], batch["system"], batch.get("x")).mean()}
+
+
+def network_matrix(model: nn.Module, mask: Tensor) -> Tensor:
+    """A linear network as the dense matrix ``M`` (float64, ``(n, n)`` over the ``n`` True cells of the
+    grid ``mask``, C order): column ``j`` is the network's output for the unit residual in cell ``j``.
+    For checks on small grids (symmetry, definiteness); the model runs in its own dtype."""
+    dtype = next(model.parameters()).dtype
+    mask = mask.to(dtype)
+    cells = torch.nonzero(mask.flatten()).flatten()
+    basis = torch.zeros(len(cells), 1, *mask.shape, dtype=dtype)
+    basis.view(len(cells), -1)[torch.arange(len(cells)), cells] = 1.0
+    with torch.no_grad():
+        out = model(basis, mask[None, None])
+    return out.reshape(len(cells), -1)[:, cells].T.double()
 
 
 # -- the solver -------------------------------------------------------------------------------------
