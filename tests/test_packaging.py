@@ -1,5 +1,5 @@
-"""A built wheel holds every sciml subpackage and the built-in problem files (package discovery in
-setup.py finds them by itself; nothing is listed by hand)."""
+"""A built wheel holds every sciml subpackage, the built-in problem files (package discovery in
+setup.py finds them by itself; nothing is listed by hand) and the shipped weights (package data)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,8 @@ def test_the_wheel_holds_every_subpackage_and_the_problem_files(tmp_path):
     missing = [p for p in problems if f"sciml/_problems/{p}" not in names]
     assert missing == [], f"problem files missing from the wheel: {missing}"
     assert not any(n.startswith(("tests/", "benchmarks/", "problems/")) for n in names)
+
+    # Shipped weights (DCDM.pretrained, DMM.pretrained): every file of every weights folder, as package data.
+    shipped = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "sciml").rglob("weights/*") if p.is_file())
+    assert {"sciml/linalg/weights/dcdm_2d.pt", "sciml/linalg/weights/dcdm_2d.json"} <= set(shipped)
+    assert [w for w in shipped if w not in names] == [], "shipped weights missing from the wheel"
