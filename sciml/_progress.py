@@ -1,15 +1,20 @@
 """Progress of a run, shown wherever it runs: a bar on a terminal, plain lines everywhere else.
 
-On a terminal a tqdm bar shows the loss and the latest validation error. Without one (CI, ``nohup``,
-``| tee``, a notebook's captured output) a bar would print nothing useful, so a plain line is written
-instead every ``every_s`` seconds (15 by default) and at every tenth of the run::
+On a terminal a tqdm bar shows the loss, its terms and the latest validation error. Without one (CI,
+``nohup``, ``| tee``, a notebook's captured output) a bar would print nothing useful, so a plain line is
+written to stderr instead every ``every_s`` seconds (15 by default) and at every tenth of the run; a
+loss of several terms (a PINN's ``pde``, ``bc``...) shows them after it::
 
-    [train] step 120/800 (15%)  loss 1.23e-02  test@33/rel_l2 3.41e-02  elapsed 0:00:31  eta 0:02:55
+    [train] step 120/800 (15%)  loss 1.230e-02 (pde 1.01e-02 bc 2.20e-03)  test@33/rel_l2 3.410e-02
+        elapsed 0:00:31  eta 0:02:55
+
+(one line, broken here to fit).
 
 Data generation counts samples instead of steps (``unit="sample"``) and has no loss to show.
 
 Only rank 0 of a DDP run reports. ``mode``: ``"bar"``, ``"lines"``, ``"off"``, or ``"auto"`` (a bar
-when stderr is a terminal, lines otherwise).
+when stderr is a terminal, lines otherwise). The Trainer's ``progress=False`` means ``"lines"`` (no
+bar, but a run in a log still says how it goes); only ``"off"`` silences it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from .errors import ConfigError
@@ -28,8 +33,16 @@ MODES = ("auto", "bar", "lines", "off")
 
 
 def progress_mode(progress: bool | str | None) -> str:
-    """The Trainer's ``progress`` argument as a mode: None -> "auto", True -> "bar", False -> "lines"
-    (quiet on a terminal, still a line every few seconds in logs), or a mode name."""
+    """The Trainer's ``progress`` argument as a mode.
+
+    None -> ``"auto"``, True -> ``"bar"``, False -> ``"lines"`` (no bar, still a plain line with the
+    loss terms every ~15 s and every tenth of the run), or a mode name (``"off"``: nothing at all).
+
+    Raises
+    ------
+    ConfigError
+        Anything else.
+    """
     if progress is None:
         return "auto"
     if isinstance(progress, bool):
@@ -76,11 +89,13 @@ class Progress:
         Where to write (stderr by default).
     unit : str
         What is counted ("step" for training, "sample" for data generation).
+    clock : callable, optional
+        Seconds of a monotonic clock (``time.perf_counter`` by default; tests pass a fake one).
     """
 
     def __init__(self, total: int, initial: int = 0, mode: str = "auto", enabled: bool = True,
                  every_s: float = 15.0, label: str = "train", stream: TextIO | None = None,
-                 unit: str = "step") -> None:
+                 unit: str = "step", clock: Callable[[], float] | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"progress mode: expected one of {list(MODES)}, got {mode!r}")
         self.stream = stream if stream is not None else sys.stderr
@@ -89,9 +104,11 @@ class Progress:
         self.mode = mode if enabled else "off"
         self.total, self.step, self.every_s, self.label = int(total), int(initial), float(every_s), label
         self.unit = unit
+        self.clock = clock if clock is not None else time.perf_counter
         self.loss: float | None = None  # None until a loss is reported; generation never has one
+        self.terms: Mapping[str, float] = {}  # the loss terms of the latest step (shown when >= 2)
         self.val: tuple[str, float] | None = None
-        self._t0 = time.perf_counter()
+        self._t0 = self.clock()
         self._start_step = self.step
         self._last_line = self._t0
         self._next_fraction = self._fraction_mark(self.step)
@@ -107,12 +124,25 @@ class Progress:
         tenth = max(1, self.total // 10)
         return (step // tenth + 1) * tenth
 
-    def update(self, step: int, loss: float | None = None) -> None:
-        """The run is at ``step`` (steps may go back after a rollback); ``loss`` of the latest step."""
+    def update(self, step: int, loss: float | None = None, terms: Mapping[str, float] | None = None) -> None:
+        """The run is at ``step`` (steps may go back after a rollback).
+
+        Parameters
+        ----------
+        step : int
+            Steps done.
+        loss : float, optional
+            Loss of the latest step.
+        terms : mapping, optional
+            Its terms by name (``{"pde": ..., "bc": ...}``), shown after the loss when there are two
+            or more.
+        """
         moved = int(step) - self.step
         self.step = int(step)
         if loss is not None:
             self.loss = float(loss)
+        if terms is not None:
+            self.terms = terms
         if self._bar is not None:
             if moved >= 0:
                 self._bar.update(moved)
@@ -122,9 +152,17 @@ class Progress:
             if loss is not None and (self.step % 10 == 0 or self.step == self.total):
                 self._bar.set_postfix(self._postfix(), refresh=False)
         elif self.mode == "lines":
-            now = time.perf_counter()
+            now = self.clock()
             if now - self._last_line >= self.every_s or self.step >= self._next_fraction:
                 self._line(now)
+
+    def set_total(self, total: int) -> None:
+        """The run's length changed (an L-BFGS phase converged early)."""
+        self.total = int(total)
+        self._next_fraction = self._fraction_mark(self.step)
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
 
     def set_validation(self, metrics: Mapping[str, float]) -> None:
         """The latest evaluation's metrics; the headline one is shown with the loss."""
@@ -146,7 +184,7 @@ class Progress:
             self._bar.close()
             self._bar = None
         elif self.mode == "lines" and self.step > self._start_step and self._last_printed != self.step:
-            self._line(time.perf_counter())
+            self._line(self.clock())
         self.mode = "off"
 
     # -- formatting ------------------------------------------------------------------------------
@@ -154,6 +192,8 @@ class Progress:
 
     def _postfix(self) -> dict[str, str]:
         out = {"loss": f"{self.loss:.3e}"} if self.loss is not None else {}
+        if self.loss is not None and len(self.terms) > 1:
+            out.update({name: f"{value:.2e}" for name, value in self.terms.items()})
         if self.val is not None:
             out[self.val[0]] = f"{self.val[1]:.3e}"
         return out
@@ -166,7 +206,10 @@ class Progress:
         pct = 100.0 * self.step / max(1, self.total)
         parts = [f"[{self.label}] {self.unit} {self.step}/{self.total} ({pct:.0f}%)"]
         if self.loss is not None:
-            parts.append(f"loss {self.loss:.3e}")
+            shown = f"loss {self.loss:.3e}"
+            if len(self.terms) > 1:
+                shown += " (" + " ".join(f"{name} {value:.2e}" for name, value in self.terms.items()) + ")"
+            parts.append(shown)
         if self.val is not None:
             parts.append(f"{self.val[0]} {self.val[1]:.3e}")
         parts += [f"elapsed {format_duration(elapsed)}", f"eta {format_duration(eta)}"]

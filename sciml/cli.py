@@ -348,6 +348,8 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 def _cmd_solve(args: argparse.Namespace) -> int:
     import warnings
 
+    import numpy as np
+
     from .errors import SciMLWarning
     from .workflows.solve import describe_grid, solve_run, write_plot, write_vtu
 
@@ -367,7 +369,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         where += f" (trained on {describe_grid(solved.trained_grid)})"
     print(f"{solved.kind} answer on {where}")
     for name, pred in solved.prediction.items():
-        line = f"{name}: min {pred.numpy().min():.4g}, max {pred.numpy().max():.4g}"
+        values = pred.numpy()  # NaN outside a PINN's domain when that is not a box
+        line = f"{name}: min {np.nanmin(values):.4g}, max {np.nanmax(values):.4g}"
         if name in solved.errors:
             line += f", relative L2 error vs {solved.reference_label} {solved.errors[name]:.3e}"
         print(line)

@@ -104,7 +104,7 @@ def test_interior_sampling_is_seeded_and_inside(plate, method):
     c = plate.sample_interior(500, method=method, seed=4)
     assert a.shape == (500, 2) and a.dtype == np.float64
     np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, c)
+    assert np.allclose(a, c) if method == "hammersley" else not np.allclose(a, c)  # a fixed set: no seed
     assert plate.inside(a).all()
     assert np.all(np.linalg.norm(a - 0.5, axis=1) >= 0.25)
 
@@ -129,7 +129,7 @@ def test_quasi_random_points_are_better_spread_than_random():
     square = Domain.rectangle([0, 0], [1, 1])
     disc = {m: qmc.discrepancy(square.sample_interior(1024, method=m, seed=0)) for m in SAMPLING_METHODS}
     assert disc["sobol"] < 0.2 * disc["uniform"] and disc["halton"] < 0.2 * disc["uniform"]
-    assert disc["lhs"] < disc["uniform"]
+    assert disc["lhs"] < disc["uniform"] and disc["hammersley"] < 0.2 * disc["uniform"]
     # Rejection keeps a prefix of one Sobol sequence: the disk's mean r^2 (exactly 1/2 for area-
     # uniform points) comes out much closer than with i.i.d. points.
     disk = Domain.disk([0, 0], 1)
@@ -140,7 +140,7 @@ def test_quasi_random_points_are_better_spread_than_random():
 
 def test_sampling_checks_arguments_and_leaves_global_state_alone(plate):
     with pytest.raises(UnknownNameError, match="sobol"):
-        plate.sample_interior(10, method="hammersley")
+        plate.sample_interior(10, method="grid")
     with pytest.raises(ConfigError):
         plate.sample_interior(0)
     with pytest.raises(ConfigError, match="seed"):

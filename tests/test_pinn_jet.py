@@ -90,8 +90,20 @@ def test_hammersley_points():
     np.testing.assert_array_equal(x, sample_interior(box, 100, "hammersley", seed=5))  # deterministic
     edges = sample_boundary(box, 40, "hammersley", time_axis=1)
     assert np.all(np.isclose(np.abs(edges[:, 0]), 1.0))
-    with pytest.raises(ConfigError, match="box"):
-        sample_interior(Domain.disk([0.0, 0.0], 1.0), 10, "hammersley")
+    # other domains: the smallest whole set with enough points inside, thinned evenly
+    disk = sample_interior(Domain.disk([0.0, 0.0], 1.0), 500, "hammersley")
+    assert disk.shape == (500, 2) and (np.sum(disk ** 2, 1) <= 1 + 1e-12).all()
+    assert abs(np.mean(np.sum(disk ** 2, 1)) - 0.5) < 5e-3  # E|x|^2 = 1/2 on the unit disk
+    lshape = Domain.polygon([[0, 0], [1, 0], [1, -1], [-1, -1], [-1, 1], [0, 1]])
+    inner = sample_interior(lshape, 1200, "hammersley")
+    assert inner.shape == (1200, 2) and lshape.inside(inner).all()
+    np.testing.assert_array_equal(inner, sample_interior(lshape, 1200, "hammersley", seed=3))
+    assert np.allclose(inner.mean(0), [-1 / 6, -1 / 6], atol=5e-3)  # the L-shape's centroid
+    # per quadrant of the box: a third of the points in each of the three quadrants of the L
+    quadrants = np.histogram2d(inner[:, 0], inner[:, 1], bins=2, range=[[-1, 1], [-1, 1]])[0]
+    assert quadrants[1, 1] == 0 and np.allclose(quadrants.ravel()[:3], 400, atol=6)
+    edge = sample_boundary(lshape, 120, "hammersley")
+    assert edge.shape == (120, 2) and lshape.on_boundary(edge).all()
     with pytest.raises(ConfigError):
         hammersley(4, 40)
 

@@ -25,11 +25,12 @@ import numpy as np
 from .._checks import as_float_array, check_name, check_positive_int, check_shape
 from ..errors import ConfigError, ShapeError
 from . import _deepxde
+from ._hammersley import hammersley_in
 from ._shapes import CSG, Ball, Box, Interval, Polygon, Shape, check_radius, map_to_boundary
 
 __all__ = ["Domain", "SAMPLING_METHODS"]
 
-SAMPLING_METHODS = ("uniform", "sobol", "halton", "lhs")
+SAMPLING_METHODS = ("uniform", "sobol", "halton", "lhs", "hammersley")
 
 # Rejection sampling gives up when this many candidates in a row produced no point at all.
 _MAX_EMPTY_DRAWS = 1_000_000
@@ -317,18 +318,22 @@ class Domain:
         ----------
         n : int
             Number of points.
-        method : {"uniform", "sobol", "halton", "lhs"}
+        method : {"uniform", "sobol", "halton", "lhs", "hammersley"}
             i.i.d. uniform, or a scrambled quasi-random sequence from ``scipy.stats.qmc``. Points are
             drawn in the bounding box and kept when inside; the kept points are a prefix of one
             sequence, so they stay low-discrepancy (for "lhs" each top-up batch is a fresh Latin
-            hypercube).
+            hypercube). "hammersley" (DeepXDE's default, deterministic) is a set, not a sequence:
+            the smallest set with enough points inside is drawn whole and thinned evenly
+            (:mod:`sciml.geometry._hammersley`).
         seed : int, numpy Generator or None
             Same seed, same points. ``None`` draws fresh entropy.
         """
         n = check_positive_int("n", n)
         check_name("sampling method", method, SAMPLING_METHODS)
-        seq = _Sequence(method, self.ndim, _generator(seed))
         lo, hi = self._shape.bbox()
+        if method == "hammersley":  # a set, not a sequence: drawn whole and thinned (seed unused)
+            return hammersley_in(n, self.ndim, lambda u: lo + u * (hi - lo), self.inside, "interior")
+        seq = _Sequence(method, self.ndim, _generator(seed))
         return self._reject(n, seq, lambda u: lo + u * (hi - lo), self.inside, "interior")
 
     def sample_boundary(self, n: int, method: str = "uniform", seed: Any = 0) -> np.ndarray:
@@ -342,12 +347,14 @@ class Domain:
         n = check_positive_int("n", n)
         check_name("sampling method", method, SAMPLING_METHODS)
         pieces = [p for leaf in self._shape.leaves() for p in leaf.boundary_pieces()]
-        seq = _Sequence(method, max(self.ndim - 1, 1), _generator(seed))
         if isinstance(self._shape, CSG):
             accept = self.on_boundary
         else:
             def accept(x: np.ndarray) -> np.ndarray:
                 return np.ones(len(x), dtype=bool)
+        if method == "hammersley":
+            return hammersley_in(n, max(self.ndim - 1, 1), lambda u: map_to_boundary(pieces, u), accept, "boundary")
+        seq = _Sequence(method, max(self.ndim - 1, 1), _generator(seed))
         return self._reject(n, seq, lambda u: map_to_boundary(pieces, u), accept, "boundary")
 
     def _reject(self, n: int, seq: _Sequence, to_space: Any, accept: Any, where: str) -> np.ndarray:

@@ -39,9 +39,11 @@ Choices, and the reference's pitfalls avoided
 
 Answering (:class:`DMM`)
 ------------------------
-``dmm(fields, n)`` encodes a batch of fields and differentiates ``phi`` at the ``n x n`` nodes of the whole
-batch in one backward pass. Wall nodes are put exactly on their wall (the soft wall term leaves a small
-fraction of a cell), and a mesh with a quad corner Jacobian ``<= 0`` (tangled) falls back (``on_tangle``)
+``dmm(fields, n)`` encodes a batch of fields and evaluates ``grad phi`` at the ``n x n`` nodes (the distinct
+``(n - 1)^2`` when periodic) of the whole batch with :meth:`DMMNet.grad_potential`, the network's input
+derivative written out (a forward and a backward sweep through the MLP in cache-sized blocks, no autograd
+graph; equal to the autograd gradient up to float32 round-off). Wall nodes are put exactly on their wall
+(the soft wall term leaves a small fraction of a cell), and a mesh with a quad corner Jacobian ``<= 0`` (tangled) falls back (``on_tangle``)
 to the damped map ``xi + s grad phi`` (``s`` halved until untangled; ``s = 0`` is the uniform mesh), to
 the classical solver, or raises.
 """
@@ -432,21 +434,19 @@ class DMM:
         pts = as_float_array("DMM points", xi)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ShapeError("DMM points", "(P, 2)", pts.shape)
-        return self._grad(u, torch.as_tensor(pts, dtype=torch.float32))
+        return self._grad(u, torch.as_tensor(pts, dtype=torch.float32)).numpy().astype(np.float64)
 
-    def _grad(self, u: np.ndarray, xi: Tensor) -> np.ndarray:
-        """``grad phi`` ``(B, P, 2)`` at the points ``xi`` ``(P, 2)`` for every field, in batches."""
-        out, xi = [], xi.to(self.device)
-        for start in range(0, len(u), self.batch_size):
-            chunk = torch.as_tensor(u[start:start + self.batch_size], dtype=torch.float32, device=self.device)
-            with torch.no_grad():
-                code = self.model.encode(chunk)
-            with torch.enable_grad():
-                pts = xi.expand(len(chunk), -1, -1).clone().requires_grad_(True)
-                phi = self.model.potential(code, pts)
-                (g,) = torch.autograd.grad(phi.sum(), pts)
-            out.append(g.detach().cpu().double().numpy())
-        return np.concatenate(out)
+    def _grad(self, u: np.ndarray, xi: Tensor) -> Tensor:
+        """``grad phi`` ``(B, P, 2)`` (float32, CPU) at the points ``xi`` ``(P, 2)`` for every field, ``batch_size``
+        fields per pass, by the network's written-out derivative :meth:`DMMNet.grad_potential`."""
+        xi = xi.to(self.device)
+        with torch.inference_mode():
+            out = torch.empty(len(u), len(xi), 2, dtype=torch.float32)
+            for start in range(0, len(u), self.batch_size):
+                chunk = torch.as_tensor(u[start:start + self.batch_size], dtype=torch.float32, device=self.device)
+                code = self.model.encode_inference(chunk)
+                out[start:start + len(chunk)] = self.model.grad_potential(code, xi).cpu()
+        return out
 
     def __call__(self, fields: Any, n: int | None = None) -> np.ndarray:
         """Moved meshes ``(B, n, n, 2)`` (``'ij'``, the grid's physical coordinates) for fields
@@ -461,19 +461,28 @@ class DMM:
             raise ConfigError(f"DMM: expected n >= 3 nodes per axis, got {n}")
         s = np.linspace(0.0, 1.0, n)
         xi = np.stack(np.meshgrid(s, s, indexing="ij"), axis=-1)
-        disp = self._grad(u, torch.as_tensor(xi.reshape(-1, 2), dtype=torch.float32)).reshape(len(u), n, n, 2)
-        x = snap_unit_mesh(xi[None] + disp, self.periodic)
+        # A periodic mesh's last row and column are its first ones shifted (snap_unit_mesh): not evaluated.
+        m = n - 1 if self.periodic else n
+        disp = self._grad(u, torch.as_tensor(xi[:m, :m].reshape(-1, 2), dtype=torch.float32))
+        disp = disp.numpy().reshape(len(u), m, m, 2)
+        x = np.zeros((len(u), n, n, 2))
+        x[:, :m, :m] = disp  # xi + grad phi, in float64 as before, without temporaries
+        x[:, :m, :m] += xi[:m, :m]
+        x = snap_unit_mesh(x, self.periodic, copy=False)
         self.last_fallbacks = {}
         bad = np.flatnonzero(~(min_corner_jacobians(x) > _MIN_JACOBIAN))
         for b in bad:
-            x[b] = self._fallback(int(b), xi, disp[b], u[b], grid, n)
+            full = np.pad(disp[b], ((0, n - m), (0, n - m), (0, 0)), mode="wrap").astype(np.float64)
+            x[b] = self._fallback(int(b), xi, full, u[b], grid, n)
         if len(bad):  # one warning per call, however many meshes tangled
             shown = ", ".join(f"{b}: {how}" for b, how in list(self.last_fallbacks.items())[:5])
             warnings.warn(f"DMM: {len(bad)} of {len(u)} meshes tangled (a quad corner Jacobian <= 0) and were "
                           f"replaced ({shown}{', ...' if len(bad) > 5 else ''}; see .last_fallbacks)",
                           SciMLWarning, stacklevel=2)
         lo, length = box(grid)
-        return lo + length * x
+        x *= length
+        x += lo
+        return x
 
     def _fallback(self, b: int, xi: np.ndarray, disp: np.ndarray, u: np.ndarray, grid: Grid, n: int) -> np.ndarray:
         """An untangled replacement for the tangled mesh of field ``b`` (unit coordinates)."""

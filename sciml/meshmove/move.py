@@ -139,19 +139,21 @@ def box_mean(m: np.ndarray, periodic: bool) -> np.ndarray:
     return (m * w).sum(axis=(1, 2)) / w.sum()
 
 
-def snap_unit_mesh(x: np.ndarray, periodic: bool) -> np.ndarray:
+def snap_unit_mesh(x: np.ndarray, periodic: bool, *, copy: bool = True) -> np.ndarray:
     """Nodes ``(B, n, n, 2)`` of maps of the unit square, made exact where the map is exact in theory.
 
     Walls: clipped into the square, the first/last row on ``x = 0, 1`` and the first/last column on
     ``y = 0, 1`` (sliding walls, fixed corners). Periodic: the last row and column are the first ones
-    shifted by one period, as :func:`~sciml.numerics.monge_ampere.solve_monge_ampere` returns them.
+    shifted by one period, as :func:`~sciml.numerics.monge_ampere.solve_monge_ampere` returns them
+    (whatever they held before). ``copy=False`` snaps a float64 array in place and returns it.
     """
-    x = np.array(x, dtype=np.float64)
+    if copy or not (isinstance(x, np.ndarray) and x.dtype == np.float64):
+        x = np.array(x, dtype=np.float64)
     if periodic:
         x[:, -1] = x[:, 0] + np.array([1.0, 0.0])
         x[:, :, -1] = x[:, :, 0] + np.array([0.0, 1.0])
         return x
-    x = np.clip(x, 0.0, 1.0)
+    np.clip(x, 0.0, 1.0, out=x)
     x[:, 0, :, 0], x[:, -1, :, 0] = 0.0, 1.0
     x[:, :, 0, 1], x[:, :, -1, 1] = 0.0, 1.0
     return x
@@ -166,15 +168,24 @@ def min_corner_jacobians(points: np.ndarray) -> np.ndarray:
     the uniform mesh of the unit square and comparable across resolutions.
     """
     x = np.asarray(points, dtype=np.float64)
-    a, b, c, d = x[:, :-1, :-1], x[:, 1:, :-1], x[:, 1:, 1:], x[:, :-1, 1:]
+    if len(x) > 16:  # 16 meshes at a time: the temporaries stay in cache (5 times faster for 168 49^2 meshes)
+        return np.concatenate([min_corner_jacobians(x[i:i + 16]) for i in range(0, len(x), 16)])
+    x0, x1 = np.ascontiguousarray(x[..., 0]), np.ascontiguousarray(x[..., 1])
+    # Edges along axis 0 (b - a, c - d) and along axis 1 (d - a, c - b). Each corner's cross product is one of
+    # cross(e, f) for an edge of each kind, bit for bit (a - b is -(b - a) exactly): a: e_ij x f_ij,
+    # b: e_ij x f_i+1,j, c: e_i,j+1 x f_i+1,j, d: e_i,j+1 x f_ij.
+    e0, e1 = x0[:, 1:] - x0[:, :-1], x1[:, 1:] - x1[:, :-1]  # (B, n - 1, m)
+    f0, f1 = x0[:, :, 1:] - x0[:, :, :-1], x1[:, :, 1:] - x1[:, :, :-1]  # (B, n, m - 1)
 
-    def cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+    def cross(j: slice, i: slice) -> np.ndarray:  # e[:, :, j] x f[:, i]
+        return e0[:, :, j] * f1[:, i] - e1[:, :, j] * f0[:, i]
 
-    corners = np.stack([cross(b - a, d - a), cross(c - b, a - b), cross(d - c, b - c), cross(a - d, c - d)])
-    span = np.ptp(x.reshape(len(x), -1, 2), axis=1)  # (B, 2) bounding box sides
-    cell = span[:, 0] * span[:, 1] / ((x.shape[1] - 1) * (x.shape[2] - 1))
-    return corners.reshape(4, len(x), -1).min(axis=(0, 2)) / cell
+    low, high = slice(None, -1), slice(1, None)
+    corner = np.minimum(np.minimum(cross(low, low), cross(low, high)), np.minimum(cross(high, high), cross(high, low)))
+    span0 = x0.max(axis=(1, 2)) - x0.min(axis=(1, 2))  # bounding box sides
+    span1 = x1.max(axis=(1, 2)) - x1.min(axis=(1, 2))
+    cell = span0 * span1 / ((x.shape[1] - 1) * (x.shape[2] - 1))
+    return corner.reshape(len(x), -1).min(axis=1) / cell
 
 
 def bilinear(values: Tensor, x: Tensor, periodic: bool = False) -> Tensor:

@@ -12,6 +12,8 @@ conductivity, inversion
     Boundary maps of the conductivity and Helmholtz equations (Dirichlet-to-Neumann with the
     consistent flux, Neumann-to-Dirichlet, one factorisation per sample) and the classical
     adjoint-gradient conductivity inversion (Tikhonov / TV, L-BFGS-B, discrepancy principle).
+masked
+    The 5-/7-point Poisson problem on a domain made of grid cells (L-shapes, holes): PINN references.
 monge_ampere
     Monge-Ampere equidistribution mesh generation on the unit square.
 ode, diffusion_reaction, burgers
@@ -44,6 +46,7 @@ _LAZY = {
     "dtn": "conductivity", "dtn_matrix": "conductivity", "ntd": "conductivity", "helmholtz_dtn": "conductivity",
     "trig_patterns": "conductivity", "boundary_order": "conductivity", "add_multiplicative_noise": "conductivity",
     "invert_conductivity": "inversion", "InversionResult": "inversion",
+    "solve_poisson_masked": "masked", "interior_mask": "masked",
     "solve_monge_ampere": "monge_ampere", "MongeAmpereResult": "monge_ampere",
 }
 

@@ -2,7 +2,9 @@
 
 * :class:`PINNTask`: residual, boundary, initial and data loss terms of any problem with an
   ``equation``, hard constraints, fixed / resampled / adaptive collocation points; trained by the
-  :class:`~sciml.train.Trainer` with any combiner (:func:`pinn_phases` gives Adam then L-BFGS);
+  :class:`~sciml.train.Trainer` with any combiner (:func:`pinn_phases` gives Adam then L-BFGS, e.g.
+  ``pinn_phases(5000, lbfgs_iterations=15000)``: 15000 L-BFGS iterations in float64 at most,
+  ending early once converged);
   ``task.solve(grid)`` gives the result as Fields (NaN outside the domain);
 * :class:`HardConstraint` (in ``hard=[...]``) and :class:`HardConstrained` (a module): hard
   constraints with a distance, lifting or output transform of one's own;

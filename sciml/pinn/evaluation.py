@@ -110,7 +110,11 @@ class PINNEvaluation:
             data = problem.solve_batch(problem.prepare_inputs(self._inputs, grid), grid)
             values = np.stack([as_float_array(f"reference {k!r}", data[k]).reshape(-1)
                                for k in self.outputs], 1)
-            return grid.points(), values
+            # only the nodes in the domain: a grid over the box of an L-shape or a plate with a hole
+            # has nodes where the network is not trained (and the reference carries filler values)
+            points = grid.points()
+            inside = self.domain.inside(points)
+            return points[inside], values[inside]
         if isinstance(spec, (tuple, list)) and len(spec) == 2:
             x = sampling.check_points("reference points", spec[0], self.domain, "any")
             u = as_float_array("reference values", spec[1])

@@ -28,6 +28,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_name, check_positive_int, check_shape
 from ..errors import ConfigError
+from ..geometry._hammersley import hammersley
 
 __all__ = [
     "METHODS",
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 METHODS = ("uniform", "sobol", "halton", "lhs", "hammersley")
-_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97)
 
 ResidualFn = Callable[[np.ndarray], np.ndarray]
 
@@ -112,29 +112,6 @@ def _unit(method: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     return qmc.LatinHypercube(d, rng=seed).random(n)
 
 
-def hammersley(n: int, d: int) -> np.ndarray:
-    """The ``n``-point Hammersley set in ``[0, 1)^d``: ``(i + 1/2) / n``, then radical inverses of ``i``.
-
-    Deterministic (DeepXDE's default training distribution); coordinate ``k >= 1`` is the van der Corput
-    sequence in the ``k``-th prime base. Unlike Sobol or Halton points it is a set, not a sequence:
-    its prefixes are not evenly spread, so it is only drawn whole.
-    """
-    n = check_positive_int("n", n)
-    if not 1 <= d <= len(_PRIMES) + 1:
-        raise ConfigError(f"hammersley: expected a dimension in [1, {len(_PRIMES) + 1}], got {d}")
-    i = np.arange(n)
-    out = np.empty((n, d), dtype=np.float64)
-    out[:, 0] = (i + 0.5) / n
-    for k in range(1, d):
-        base, value, scale, rest = _PRIMES[k - 1], np.zeros(n), 1.0, i.copy()
-        while rest.any():
-            scale /= base
-            value += (rest % base) * scale
-            rest //= base
-        out[:, k] = value
-    return out
-
-
 def sample_interior(domain: Any, n: int, method: str = "uniform", seed: Any = 0) -> np.ndarray:
     """``n`` points ``(n, d)`` float64 in the domain, distributed like the method's sequence.
 
@@ -146,9 +123,6 @@ def sample_interior(domain: Any, n: int, method: str = "uniform", seed: Any = 0)
     box = _box(domain)
     if box is not None:
         return box[0] + _unit(method, n, domain.ndim, rng) * (box[1] - box[0])
-    if method == "hammersley":
-        raise ConfigError(f"sampling method 'hammersley' needs a box domain (it cannot be topped up after "
-                          f"rejection), got {domain!r}; use 'sobol' or 'halton'")
     return domain.sample_interior(n, method=method, seed=_child(rng))
 
 
@@ -214,9 +188,6 @@ def sample_boundary(
     box = _box(domain)
     if box is not None and time_axis is not None and domain.ndim == 1:
         raise ConfigError("sample_boundary: a 1-D space-time domain has no lateral boundary")
-
-    if box is None and method == "hammersley":
-        raise ConfigError(f"sampling method 'hammersley' needs a box domain, got {domain!r}")
 
     def draw(k: int) -> np.ndarray:
         if box is not None:

@@ -119,7 +119,8 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         Fixed point sets by term name (``"interior"``, ``"bc"``, ``"ic"``...), validated.
     reference : "auto", None or (x, u)
         Points and values for the ``rel_l2`` / ``mse`` metrics; "auto" solves the problem's
-        reference on its default grid at the first evaluation (if it has both).
+        reference on its default grid at the first evaluation (if it has both) and compares at the
+        grid's nodes in the domain.
     seed : int
         Seed of the point sampler.
     dtype : torch.dtype, optional
@@ -130,7 +131,12 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         up to second order, detected from the equation and checked against autograd at
         construction).
     compile : bool or dict
-        ``torch.compile`` the jet (``derivatives="jet"`` only); compilation happens at the first step.
+        ``torch.compile`` the jet (``derivatives="jet"`` only); compilation happens at the first step
+        (reported as ``compile_s`` in the run's ``timing`` event). torch keeps the compiled graphs in
+        its on-disk cache (``TORCHINDUCTOR_CACHE_DIR``, by default ``/tmp/torchinductor_<user>``), so
+        the first run of a network and point count pays the compilation (about a minute on a loaded
+        CPU core) and later runs of the same set-up a few seconds
+        (``benchmarks/pinn_deepxde_examples.py``: cold and warm ``compile_s``).
     """
 
     metrics_need_grad = True

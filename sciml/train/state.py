@@ -16,6 +16,8 @@ Checkpoint payload (format version 1; every value plain data, loadable with ``we
 ``epoch``           current epoch (0-based)
 ``batch_in_epoch``  batches of that epoch already consumed (this rank)
 ``phase``           index of the current phase
+``converged``       L-BFGS phases in iterations that converged early: index ->
+                    ``{"steps": steps run, "iterations": iterations made}`` (they are not run again)
 ``sampler``         seed, epoch, batches done, batch size, shuffle: the data order to continue
 ``rng``             global RNG states of rank 0 (python, numpy, torch, cuda)
 ``rng_per_rank``    under DDP: every rank's RNG states
@@ -43,6 +45,7 @@ import torch
 
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
+from .phases import phase_bounds, phase_dtype, set_task_dtype
 
 # trainer.py imports this module; ``Trainer`` below means sciml.train.trainer.Trainer (not imported back).
 Trainer = Any
@@ -103,6 +106,7 @@ def capture_state(trainer: Trainer, *, to_cpu: bool = False) -> dict[str, Any]:
         "epoch": trainer.epoch,
         "batch_in_epoch": trainer.batch_in_epoch,
         "phase": trainer.phase_index,
+        "converged": {int(i): dict(info) for i, info in trainer.converged.items()},
         "rollbacks": trainer.rollbacks,
         "last_eval_step": trainer._last_eval_step,
         "sampler": {"seed": trainer.seed, "epoch": trainer.epoch, "batches_done": trainer.batch_in_epoch,
@@ -175,7 +179,14 @@ def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, resto
     CheckpointError
         If the state does not fit the task or the run (other architecture, missing phase...).
     """
+    phase = int(state["phase"])
+    if not 0 <= phase < len(trainer.phases):
+        raise CheckpointError(
+            f"{where}: phase {phase} does not exist in this run ({len(trainer.phases)} phases)")
+    # the weights go into a task of the phase's precision (float64 after an L-BFGS phase in float64)
+    set_task_dtype(trainer.task, phase_dtype(trainer.phases, phase), f"{where}: phase {phase} precision")
     _load_task(trainer.task, state, where)
+    _restore_converged(trainer, state.get("converged") or {}, where)
     try:
         saved = json.loads(state.get("trainer") or "{}")
     except ValueError:
@@ -185,10 +196,6 @@ def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, resto
     if changed:
         warnings.warn(f"{where}: resuming with changed settings {changed} (saved, now); the "
                       "continuation will differ from the uninterrupted run", RuntimeWarning, stacklevel=3)
-    phase = int(state["phase"])
-    if not 0 <= phase < len(trainer.phases):
-        raise CheckpointError(
-            f"{where}: phase {phase} does not exist in this run ({len(trainer.phases)} phases)")
     # Build first, then load: building a schedule rewrites the lr, loading restores it.
     trainer._build_phase(phase)
     try:
@@ -217,3 +224,18 @@ def apply_state(trainer: Trainer, state: Mapping[str, Any], *, where: str, resto
             ckpt.restore_rng_state(per_rank[trainer.dist.rank])
         else:
             ckpt.restore_rng_state(state["rng"])
+
+
+def _restore_converged(trainer: Trainer, converged: Mapping[Any, Any], where: str) -> None:
+    """Phases that converged before the checkpoint end where they did: the run's length follows."""
+    out: dict[int, dict[str, int]] = {}
+    for key, info in converged.items():
+        i = int(key)
+        if not (0 <= i < len(trainer.phases) and trainer.phases[i].iterations is not None):
+            raise CheckpointError(f"{where}: phase {i} converged in the checkpoint, but this run's phase "
+                                  f"{i} is not an L-BFGS phase in iterations; resume with the phases of "
+                                  "the saved run")
+        out[i] = {"steps": int(info["steps"]), "iterations": int(info["iterations"])}
+    trainer.converged = out
+    trainer._bounds = phase_bounds(trainer.phases, out)
+    trainer.total_steps = trainer._bounds[-1]

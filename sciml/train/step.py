@@ -21,6 +21,7 @@ gradients are checked by the guard only in fp32/bf16. Loss terms are checked in 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,8 @@ class StepEngine:
         #: the last step's update was skipped by the fp16 GradScaler (gradient overflow)
         self.skipped = False
         self._compile_checked = not compiled
+        #: wall seconds of the first two steps of this engine (the first includes torch.compile's compilation)
+        self.first_steps: list[float] = []
         # float64 bookkeeping of the terms where the device has it (MPS has no float64)
         self._vec_dtype = torch.float32 if device.type == "mps" else torch.float64
 
@@ -95,6 +98,7 @@ class StepEngine:
             If ``compile=True`` fails on this platform at the first step.
         """
         self.skipped = False
+        start = time.perf_counter() if len(self.first_steps) < 2 else None
         try:
             if closure_based:
                 values = self._closure_step(batch, optimizer)
@@ -110,7 +114,19 @@ class StepEngine:
                                   "use compile=False") from exc
             raise
         self._compile_checked = True
+        if start is not None:
+            self.first_steps.append(time.perf_counter() - start)
         return values
+
+    def timing(self) -> dict[str, float]:
+        """``first_step_s`` and ``compile_s``: the first step's wall time and its excess over the second's
+        (compilation and warm-up; with torch's on-disk compile cache a later run compiles in seconds)."""
+        if not self.first_steps:
+            return {}
+        out = {"first_step_s": round(self.first_steps[0], 4)}
+        if len(self.first_steps) > 1:
+            out["compile_s"] = round(max(0.0, self.first_steps[0] - self.first_steps[1]), 4)
+        return out
 
     # -- pieces ---------------------------------------------------------------------------------
     def forward_backward(self, batch: Any, scale: float, grad_check: bool = False) -> tuple[list[float], Tensor]:

@@ -36,12 +36,18 @@ from .evaluation import evaluate_task
 from .loaders import batches_per_epoch, make_eval_loaders, make_train_loader, open_epoch
 from .logging import MetricsLogger, write_run_summary
 from .phases import (
+    LBFGSBudget,
     build_optimizer,
     build_scheduler,
+    completion,
+    convergence_summary,
     current_lr,
     parse_phases,
+    phase_bounds,
+    phase_dtype,
     run_length,
     scale_lr,
+    set_task_dtype,
     step_scheduler,
 )
 from .progress import Progress, progress_mode
@@ -81,8 +87,11 @@ class Trainer:
     schedule : None, "onecycle", "cosine", "step" or callable; schedule_kwargs : dict
         Learning-rate schedule over each phase, stepped per ``schedule_interval`` ("step" or
         "epoch").
-    phases : list of (optimizer, n_steps[, options])
-        Several phases, e.g. ``[("adam", 5000, {"lr": 1e-3}), ("lbfgs", 100, {})]``.
+    phases : list of (optimizer, n_steps[, options]) or (optimizer, options)
+        Several phases (:mod:`sciml.train.phases`), e.g. ``[("adam", 5000, {"lr": 1e-3}),
+        ("lbfgs", 100, {})]``, or L-BFGS in inner iterations with a tolerance, ending early once
+        converged: ``("lbfgs", {"iterations": 15000, "tolerance": 1e-10, "precision": "float64"})``.
+        ``"precision"`` (any phase) converts the task to that dtype when the phase starts.
     grad_clip : float, optional
         Clip the global gradient norm (first-order optimisers).
     combiner : str or Combiner
@@ -122,9 +131,9 @@ class Trainer:
         Steps between in-memory rollback snapshots (default ``checkpoint_every`` or 100).
     progress : bool, str or None
         How progress is shown (:mod:`sciml.train.progress`): None (default) a tqdm bar with the loss
-        and the latest validation error on a terminal, a plain line every ~15 s and every tenth of
-        the run elsewhere (logs, CI, pipes); True a bar; False or ``"lines"`` plain lines only;
-        ``"off"`` nothing.
+        (and its terms) and the latest validation error on a terminal, a plain line every ~15 s and
+        every tenth of the run elsewhere (logs, CI, pipes); True a bar; False or ``"lines"``: no bar,
+        but still the plain lines (with the loss terms) on stderr; ``"off"`` nothing at all.
     num_workers : int
         DataLoader worker processes.
     callbacks : sequence of Callback
@@ -147,7 +156,7 @@ class Trainer:
         log_every: int = 10, eval_every: int | None = None,
         early_stopping: EarlyStopping | int | Mapping[str, Any] | None = None, nan_policy: str = "raise",
         max_rollbacks: int = 3, lr_factor: float = 0.5, snapshot_every: int | None = None,
-        progress: bool | None = None, num_workers: int = 0, callbacks: Sequence[Callback] = (),
+        progress: bool | str | None = None, num_workers: int = 0, callbacks: Sequence[Callback] = (),
         resume: bool = False,
     ) -> None:
         self.task = check_task(task)
@@ -225,9 +234,9 @@ class Trainer:
         if self.scaler is not None and any(p.is_lbfgs for p in self.phases):
             raise ConfigError("precision='fp16' cannot be combined with L-BFGS (a GradScaler cannot drive a "
                               "closure-based optimiser); use 'bf16' or 'fp32'")
-        self._bounds = [0]
-        for phase in self.phases:
-            self._bounds.append(self._bounds[-1] + phase.steps)
+        #: phases (L-BFGS in iterations) that converged: index -> {"steps": run, "iterations": made}
+        self.converged: dict[int, dict[str, int]] = {}
+        self._bounds = phase_bounds(self.phases, self.converged)
         self.total_steps = self._bounds[-1]
 
         # loop state
@@ -237,6 +246,7 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self._closure_based = False
+        self._budget: LBFGSBudget | None = None
         self.last_metrics: dict[str, float] = {}
         self._iter: Any = None
         self._stop: tuple[str, str] | None = None
@@ -266,16 +276,11 @@ class Trainer:
 
     def settings(self) -> dict[str, Any]:
         """The run's settings as JSON-able data (written to ``config.json`` and into checkpoints)."""
-        def plain(v: Any) -> Any:
-            return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-
         return {
             "task": type(self.task).__name__, "batch_size": self.batch_size, "seed": self.seed,
             "shuffle": self.shuffle, "drop_last": self.drop_last, "total_steps": self.total_steps,
             "world_size": self.dist.world_size, "precision": self.precision, "combiner": repr(self.combiner),
-            "phases": [{"optimizer": p.name, "steps": p.steps, "schedule": plain(p.schedule),
-                        "schedule_kwargs": {k: plain(v) for k, v in p.schedule_kwargs.items()},
-                        "options": {k: plain(v) for k, v in p.options.items()}} for p in self.phases],
+            "phases": [p.describe() for p in self.phases],
             "schedule_interval": self.schedule_interval, "grad_clip": self.grad_clip,
             "nan_policy": self.nan_policy, "device": str(self.device), "compile": self.compile,
         }
@@ -348,6 +353,8 @@ class Trainer:
                 if not self.task.training:  # after an evaluation; train() walks every submodule
                     self.task.train()
                 self.task.sample()
+                if self._budget is not None:  # this L-BFGS step's share of the phase's iterations
+                    self._budget.before_step(self._bounds[self.phase_index + 1] - self.step)
                 try:
                     values = self.engine.step(batch, self.optimizer, self._closure_based)
                 except NonFiniteStep as bad:
@@ -356,7 +363,7 @@ class Trainer:
                         continue
                     break
                 self._after_step(values)
-                progress.update(self.step, values[-1])
+                progress.update(self.step, values[-1], dict(zip(self.engine.term_names, values)))
             return self._finish()
         finally:
             if progress is not None:
@@ -424,6 +431,8 @@ class Trainer:
 
     def _after_step(self, values: list[float]) -> None:
         self.step += 1
+        if self._budget is not None and self._budget.after_step():
+            self._phase_converged()
         self._step_lr = current_lr(self.optimizer)  # the lr this step used, logged below
         if self.engine.skipped:
             self.amp_skipped += 1
@@ -492,6 +501,7 @@ class Trainer:
     def _build_phase(self, index: int) -> None:
         phase = self.phases[index]
         self.phase_index = index
+        set_task_dtype(self.task, phase_dtype(self.phases, index), f"phase {index} ({phase.name}) precision")
         self.optimizer = build_optimizer(phase, self.params)
         # L-BFGS needs a closure; decided by type, so a factory returning one is handled too
         self._closure_based = isinstance(self.optimizer, torch.optim.LBFGS)
@@ -502,6 +512,18 @@ class Trainer:
         if self.schedule_interval == "epoch" and self.steps_per_epoch:
             n_updates = math.ceil(phase.steps / self.steps_per_epoch)
         self.scheduler = build_scheduler(phase, self.optimizer, n_updates)
+        self._budget = LBFGSBudget(phase, self.optimizer) if phase.iterations is not None else None
+
+    def _phase_converged(self) -> None:
+        """The L-BFGS phase in iterations converged at this step: it ends here, the run gets shorter."""
+        i = self.phase_index
+        self.converged[i] = {"steps": self.step - self._bounds[i], "iterations": self._budget.used}
+        self._bounds = phase_bounds(self.phases, self.converged)
+        self.total_steps = self._bounds[-1]
+        self._log_event("converged", phase=i, budget=self.phases[i].iterations, **self.converged[i])
+        if self._progress is not None:
+            self._progress.set_total(self.total_steps)
+            self._progress.message(convergence_summary(self.phases, {i: self.converged[i]}))
 
     def _run_eval(self) -> None:
         if self._last_eval_step == self.step or (not self._val_loaders and self._train_loader is not None):
@@ -552,7 +574,7 @@ class Trainer:
             cb.on_checkpoint(self, path)
 
     def _finish(self) -> TrainResult:
-        reason, message = self._stop or ("completed", "")
+        reason, message = self._stop or completion(self.phases, self.converged)
         timing = self.clock.stop(self.step, self.steps_per_epoch)
         self._log_train()
         self._run_eval()
@@ -560,7 +582,7 @@ class Trainer:
             self._log_event("stop", reason=reason, message=message)
         self._save()
         params = count_parameters(self.params)
-        self._log_event("timing", params=params, **timing)
+        self._log_event("timing", params=params, **timing, **self.engine.timing())
         metrics = dict(self.last_metrics)
         train = [r for r in self.history if r.get("kind") == "train"]
         if train:

@@ -3,7 +3,9 @@
 :func:`train_operator` (grid operators: FNO and every model trained like it), :func:`train_deeponet`
 (DeepONet point solvers), :func:`resume_operator` (continue any run), :func:`quickstart` (the README's
 first command). Each returns an :class:`OperatorRun` holding the run directory, the solver, the
-training result and the test errors.
+training result and the test errors. :func:`train_pinn` trains a PINN of one instance (a
+:class:`~sciml.workflows.pinn.PINNRun`; :func:`load_pinn` rebuilds it) and :func:`solve_run` answers
+with any run (what ``sciml solve`` prints and draws).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ _LAZY = {
     "default_model_kwargs": "sciml.workflows.operator",
     "train_deeponet": "sciml.workflows.deeponet",
     "default_sensors": "sciml.workflows.deeponet",
+    "train_pinn": "sciml.workflows.pinn",
+    "load_pinn": "sciml.workflows.pinn",
     "resume_operator": "sciml.workflows.resume",
+    "solve_run": "sciml.workflows.solve",
     "quickstart": "sciml.workflows.quickstart",
 }
 

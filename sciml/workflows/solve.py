@@ -14,7 +14,8 @@ reference solver.
   measurements and compared with the truth;
 * PINNs of ``sciml train --model pinn`` (:mod:`~sciml.workflows.pinn`) evaluate their network on the
   problem's grid or on ``resolution`` nodes per axis; they solve the one instance they were trained
-  for, so inputs given here must be the recorded ones.
+  for, so inputs given here must be the recorded ones. Outside a domain that is not a box (the
+  cut-out of an L-shape) the answer and the reference are NaN and the error leaves those nodes out.
 
 The answer is compared with the problem's reference solver on the same grid when the problem has one.
 """
@@ -25,6 +26,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..errors import ConfigError, FixedInputError
 from ..fields import Field, Grid, relative_l2
@@ -102,8 +105,10 @@ def _finish(kind: str, problem: Problem, grid: Grid, trained: Grid | None, predi
             reference: dict[str, Field] | None, inputs: dict[str, Field]) -> Solved:
     errors = {}
     if reference is not None:
-        errors = {name: float(relative_l2(prediction[name].numpy(), reference[name].numpy()))
-                  for name in prediction}
+        for name in prediction:
+            pred, ref = prediction[name].numpy(), reference[name].numpy()
+            known = np.isfinite(ref)  # a PINN's reference is NaN outside its domain (see _solve_pinn)
+            errors[name] = float(relative_l2(pred[known], ref[known]))
     return Solved(kind, problem, grid, trained, prediction, reference, dict(inputs), errors)
 
 
@@ -125,6 +130,9 @@ def _solve_pinn(run_dir: str | os.PathLike[str], inputs: Mapping[str, Any], reso
     prediction = pinn_fields(task, grid)
     has_reference = reference and problem.reference is not None
     ref = problem.solve(grid, **recorded) if has_reference else None
+    if ref is not None:  # NaN where the prediction is (outside a domain that is not a box), like it
+        ref = {name: Field(np.where(np.isnan(prediction[name].numpy()), np.nan, f.numpy()), grid, name)
+               for name, f in ref.items()}
     return _finish("pinn", problem, grid, None, prediction, ref, _prepared(problem, recorded, grid))
 
 
