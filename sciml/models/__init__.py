@@ -31,6 +31,9 @@ _LAZY = {
     "GalerkinEncoderLayer": "sciml.models.galerkin",
     "MgNO": "sciml.models.mgno",
     "MgConv": "sciml.models.mgno",
+    "MMPDENet": "sciml.models.mmpde_net",
+    "LearnedInterpolation": "sciml.models.learned_interp",
+    "MeshInterpolation": "sciml.models.learned_interp",
 }
 
 __all__ = [
@@ -38,6 +41,9 @@ __all__ = [
     "GalerkinAttention",
     "GalerkinEncoderLayer",
     "GalerkinTransformer",
+    "LearnedInterpolation",
+    "MMPDENet",
+    "MeshInterpolation",
     "MLP",
     "MgConv",
     "MgNO",

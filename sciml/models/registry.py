@@ -52,6 +52,7 @@ _BUILTIN: dict[str, str] = {
     "dcdm_net": "sciml.models.dcdm_net",
     "dcdm_multilevel": "sciml.models.dcdm_multilevel",
     "dmm_net": "sciml.models.dmm_net",
+    "mmpde": "sciml.models.mmpde_net",
 }
 
 # Name -> class, filled by @register when a model module is imported.
