@@ -100,8 +100,13 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
     n_interior, n_boundary, n_initial : int
         Interior points; points per boundary condition; initial points.
     sampler : str or Sampler
-        ``"uniform"``, ``"sobol"``, ``"halton"``, ``"lhs"``, ``"rar"``, ``"rad"`` or a Sampler; its
-        method also draws the boundary and initial points.
+        ``"sobol"`` (default), ``"uniform"``, ``"halton"``, ``"hammersley"``, ``"lhs"``, ``"rar"``,
+        ``"rad"`` or a Sampler; its method also draws the boundary and initial points. Scrambled
+        Sobol points are the default because low-discrepancy sets trained better than i.i.d.
+        uniform ones on every problem measured (``benchmarks/pinn_samplers.py``: median error 15 %
+        lower on the L-shape, 30 % on DeepXDE's diffusion example; Sobol, Halton and Hammersley within
+        the spread of seeds, Sobol with the best worst case), and a scrambled sequence, unlike the fixed
+        Hammersley set, gives fresh points when they are redrawn (``resample_every``).
     resample_every : int, optional
         Draw fresh interior and boundary points every this many steps (1: every step).
     resample_until : int, optional
@@ -150,7 +155,7 @@ class PINNTask(JetTerms, PointSchedule, PINNEvaluation, Task):
         n_interior: int = 2000,
         n_boundary: int = 200,
         n_initial: int = 200,
-        sampler: str | sampling.Sampler = "uniform",
+        sampler: str | sampling.Sampler = "sobol",
         resample_every: int | None = None,
         resample_until: int | None = None,
         hard: bool | Sequence[Any] | Any = (),
