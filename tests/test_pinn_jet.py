@@ -104,6 +104,13 @@ def test_hammersley_points():
     assert quadrants[1, 1] == 0 and np.allclose(quadrants.ravel()[:3], 400, atol=6)
     edge = sample_boundary(lshape, 120, "hammersley")
     assert edge.shape == (120, 2) and lshape.on_boundary(edge).all()
+    # a part of the boundary (`where`): the whole part covered, no repeated points (a prefix of the
+    # set would cover only its first stretch)
+    for domain in (box, Domain.disk([0.0, 0.0], 1.0)):
+        part = sample_boundary(domain, 60, "hammersley", where=lambda x: x[:, 1] >= 0.5)
+        assert part.shape == (60, 2) and (part[:, 1] >= 0.5).all()
+        assert len(np.unique(part.round(12), axis=0)) == 60
+        assert part[:, 0].min() < -0.5 and part[:, 0].max() > 0.5
     with pytest.raises(ConfigError):
         hammersley(4, 40)
 

@@ -18,7 +18,7 @@ import numpy as np
 from .._checks import check_positive_int
 from ..errors import ConfigError
 
-__all__ = ["hammersley", "hammersley_in"]
+__all__ = ["hammersley", "hammersley_in", "whole_set_in"]
 
 _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97)
 _MAX_CANDIDATES = 4_000_000
@@ -62,10 +62,22 @@ def hammersley_in(
     where : str
         Named in the error when nothing is accepted.
     """
+    return whole_set_in(n, lambda total: to_space(hammersley(total, d)), accept, where)
+
+
+def whole_set_in(
+    n: int, draw: Callable[[int], np.ndarray], accept: Callable[[np.ndarray], np.ndarray], where: str = "domain",
+) -> np.ndarray:
+    """``n`` accepted points of the smallest deterministic set ``draw(N)`` with at least ``n`` accepted.
+
+    ``draw(N)`` returns the whole ``N``-point set (a Hammersley set mapped somewhere); ``N`` grows until
+    ``accept`` keeps ``n`` of them, and the kept points are thinned evenly by index. A prefix would not
+    do: the set is ordered along its first coordinate, so a prefix covers only part of the space.
+    """
     n = check_positive_int("n", n)
     total = n
     while True:
-        x = to_space(hammersley(total, d))
+        x = draw(total)
         ok = np.asarray(accept(x), dtype=bool)
         count = int(ok.sum())
         if count >= n:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_name, check_positive_int, check_shape
 from ..errors import ConfigError
-from ..geometry._hammersley import hammersley
+from ..geometry._hammersley import hammersley, whole_set_in
 
 __all__ = [
     "METHODS",
@@ -196,10 +196,8 @@ def sample_boundary(
 
     if where is None and (time_axis is None or box is not None):
         return draw(n)
-    kept: list[np.ndarray] = []
-    count, drawn, batch = 0, 0, 2 * n
-    while count < n:
-        x = draw(batch)
+
+    def accept(x: np.ndarray) -> np.ndarray:
         ok = ~time_faces(domain, time_axis, x)
         if where is not None:
             mask = np.asarray(where(x), dtype=bool).reshape(-1)
@@ -207,6 +205,15 @@ def sample_boundary(
                 raise ConfigError(f"where(x): expected a boolean array of shape ({len(x)},), "
                                   f"got {mask.shape}")
             ok &= mask
+        return ok
+
+    if method == "hammersley":  # a fixed set: topping it up would repeat and bunch points
+        return whole_set_in(n, draw, accept, "part of the boundary")
+    kept: list[np.ndarray] = []
+    count, drawn, batch = 0, 0, 2 * n
+    while count < n:
+        x = draw(batch)
+        ok = accept(x)
         kept.append(x[ok])
         count += int(ok.sum())
         drawn += batch
