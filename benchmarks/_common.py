@@ -44,6 +44,20 @@ def load_partial(path: Path, args: argparse.Namespace, key: str) -> dict[tuple[s
     return {(r[key], r["seed"]): r for rs in data["runs"].values() for r in rs}
 
 
+def saved_plan(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The plan of a long training run (``run_dir/plan.json``) when it was made with ``settings``, else
+    None (no plan, or one with other settings: the caller starts afresh)."""
+    path = run_dir / "plan.json"
+    if not path.is_file():
+        return None
+    plan = json.loads(path.read_text())
+    if plan["settings"] == settings:
+        print(f"[plan] resuming {run_dir} ({plan['steps']} steps)", flush=True)
+        return plan
+    print(f"[plan] {run_dir} holds a run with other settings: starting afresh", flush=True)
+    return None
+
+
 def machine_info(threads: int) -> dict[str, Any]:
     """CPU model, cores, torch threads, versions and the load average when the benchmark started."""
     import numpy

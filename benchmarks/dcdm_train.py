@@ -84,7 +84,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_info, problem_module, results_path, write_results
+from _common import machine_info, problem_module, results_path, saved_plan, write_results
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.utils.data import Subset
@@ -369,13 +369,10 @@ def plan_steps(args: argparse.Namespace, model: SPDLinearDCDM, data: Any, train:
     """The run's plan (its settings and step count), reused on resume; a run with other settings
     starts afresh."""
     settings = {k: v for k, v in vars(args).items() if k in TRAIN_SETTINGS}
+    plan = saved_plan(args.run_dir, settings)
+    if plan is not None:
+        return plan
     path = args.run_dir / "plan.json"
-    if path.is_file():
-        plan = json.loads(path.read_text())
-        if plan["settings"] == settings:
-            print(f"[plan] resuming {args.run_dir} ({plan['steps']} steps)", flush=True)
-            return plan
-        print(f"[plan] {args.run_dir} holds a run with other settings: starting afresh", flush=True)
     if args.run_dir.exists():
         shutil.rmtree(args.run_dir)
     args.run_dir.mkdir(parents=True)

@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_info, results_path, write_results
+from _common import machine_info, results_path, saved_plan, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mesh_mover.json"
@@ -202,13 +202,10 @@ def seconds_per_step(task: Any, data: Any, batch: int, lr: float) -> float:
 def plan_steps(args: argparse.Namespace, task: Any, data: Any) -> dict[str, Any]:
     """The run's plan (settings and step count), reused on resume; other settings start afresh."""
     settings = {k: getattr(args, k) for k in TRAIN_SETTINGS}
+    plan = saved_plan(args.run_dir, settings)
+    if plan is not None:
+        return plan
     path = args.run_dir / "plan.json"
-    if path.is_file():
-        plan = json.loads(path.read_text())
-        if plan["settings"] == settings:
-            print(f"[plan] resuming {args.run_dir} ({plan['steps']} steps)", flush=True)
-            return plan
-        print(f"[plan] {args.run_dir} holds a run with other settings: starting afresh", flush=True)
     if (args.run_dir / "run").exists():
         shutil.rmtree(args.run_dir / "run")
     args.run_dir.mkdir(parents=True, exist_ok=True)
