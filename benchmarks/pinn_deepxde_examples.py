@@ -13,7 +13,7 @@ Three examples of ``deepxde/examples/pinn_forward`` at their documented network,
   ``[2] + [150] * 3 + [1]`` sine network, 400 interior points (DeepXDE adds 80 boundary points to the
   residual), 5000 Adam iterations at 1e-3, no L-BFGS. DeepXDE's output transform is
   ``x (1 - x) y (1 - y) N``. sciml runs it twice: ``sciml`` is the built-in ``hard=True`` (the
-  domain's smooth distance, maximum 1) and ``sciml-hand`` is DeepXDE's transform written as a
+  domain's smooth distance: on the unit square the same product) and ``sciml-hand`` is DeepXDE's transform written as a
   :class:`~sciml.pinn.HardConstraint` (``transform=``), the issue's "hand-written product".
 * ``diffusion`` (``diffusion_1d.py``, time-dependent): ``y_t = y_xx - e^{-t} (sin(pi x) - pi^2
   sin(pi x))`` on ``[-1, 1] x [0, 1]``, ``y(x, 0) = sin(pi x)``, ``y(+-1, t) = 0``, exact

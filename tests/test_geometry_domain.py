@@ -258,7 +258,7 @@ def _smooth_domains(plate, lshape):
 
 @pytest.mark.parametrize("name", ["box", "disk", "lshape", "lshape_csg", "plate", "square_hole", "union",
                                   "interval", "cube"])
-def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_peaks_at_one(name, plate, lshape):
+def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_has_the_box_scale(name, plate, lshape):
     domain = _smooth_domains(plate, lshape)[name]
     b = domain.sample_boundary(400, seed=0)
     assert np.abs(domain.smooth_distance(b)).max() < 1e-12
@@ -266,21 +266,40 @@ def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_peaks_a
     inside = inside[~domain.on_boundary(inside)]
     phi = domain.smooth_distance(inside)
     assert phi.dtype == np.float64 and (phi > 0).all()
-    # O(1) inside: the maximum is 1 (up to the sampling of the maximum for polygons and CSG trees)
-    assert 0.97 < phi.max() < 1.03
+    # the scale of unit-derivative factors: r / 2 for a disk, prod (b_i - a_i) / 4 over the bounding box
+    # otherwise (exact for boxes; up to the sampling of the maximum for polygons and CSG trees)
+    lo, hi = (np.asarray(v, dtype=np.float64) for v in domain.bbox)
+    expected = 1.5 / 2 if name == "disk" else float(np.prod((hi - lo) / 4))
+    assert 0.97 * expected < phi.max() < 1.03 * expected
 
 
-def test_smooth_distance_of_a_box_is_the_normalised_product():
+def test_smooth_distance_of_a_box_is_the_product_of_unit_derivative_factors():
     box = Domain.rectangle([0, -1], [2, 1])
     x = box.sample_interior(50, seed=0)
-    expected = x[:, 0] * (2 - x[:, 0]) * (x[:, 1] + 1) * (1 - x[:, 1])
+    expected = x[:, 0] * (2 - x[:, 0]) * (x[:, 1] + 1) * (1 - x[:, 1]) / 4
     np.testing.assert_allclose(box.smooth_distance(x), expected, rtol=1e-13)
-    assert box.smooth_distance(np.array([[1.0, 0.0]]))[0] == 1.0  # the centre
+    unit = Domain.rectangle([0, 0], [1, 1])  # DeepXDE's hand-written x (1 - x) y (1 - y)
+    x = unit.sample_interior(50, seed=0)
+    np.testing.assert_allclose(unit.smooth_distance(x), np.prod(x * (1 - x), axis=1), rtol=1e-13)
     disk = Domain.disk([1, 1], 2)
     np.testing.assert_allclose(disk.smooth_distance(np.array([[1.0, 1.0], [2.0, 1.0]])), [1.0, 0.75])
-    # 5-D hypercube: still one factor per axis, maximum 1
+    # each factor has unit normal derivative on its own piece: one-sided differences at a face midpoint
+    # (times the other factors there) and on the circle
+    h = 1e-7
+    assert unit.smooth_distance(np.array([[h, 0.5]]))[0] / h == pytest.approx(0.25, rel=1e-5)
+    assert disk.smooth_distance(np.array([[3.0 - h, 1.0]]))[0] / h == pytest.approx(1.0, rel=1e-5)
+    interval = Domain.interval(-1, 2)
+    assert interval.smooth_distance(np.array([[2.0 - h]]))[0] / h == pytest.approx(1.0, rel=1e-5)
+    # 5-D hypercube: still one factor per axis
     cube = Domain.hypercube([0] * 5, [1] * 5)
-    assert cube.smooth_distance(np.full((1, 5), 0.5))[0] == pytest.approx(1.0)
+    assert cube.smooth_distance(np.full((1, 5), 0.5))[0] == pytest.approx(0.25**5)
+
+
+def test_a_square_polygon_gets_the_scale_of_the_box():
+    square = Domain.polygon([[0, 0], [1, 0], [1, 1], [0, 1]])
+    x = square.sample_interior(2000, seed=3)
+    phi = square.smooth_distance(x)
+    assert phi.max() == pytest.approx(1 / 16, rel=0.03)
 
 
 def test_smooth_distance_is_second_order_at_convex_corners_and_first_order_at_reentrant_ones(lshape):

@@ -285,12 +285,12 @@ class Domain:
         return np.asarray(self._shape.phi(self._points(x)), dtype=np.float64)
 
     def smooth_distance(self, x: Any) -> Any:
-        """Smooth approximate distance for hard constraints, ``(N,)``: 0 on the boundary, > 0 inside,
-        maximum 1 over the domain.
+        """Smooth approximate distance for hard constraints, ``(N,)``: 0 on the boundary, > 0 inside.
 
-        Products of one factor per boundary piece (see :mod:`sciml.geometry._adf`): on a box
-        ``prod_i (x_i - a_i)(b_i - x_i) / h_i^2`` with ``h_i`` the half-widths; on a disk or ball
-        ``1 - |x - c|^2 / r^2``; on a polygon the product of its edges' trimmed segment functions;
+        Products of one factor per boundary piece, each with unit normal derivative on its piece (see
+        :mod:`sciml.geometry._adf`): on a box ``prod_i (x_i - a_i)(b_i - x_i) / (b_i - a_i)`` (on the
+        unit square DeepXDE's ``x (1 - x) y (1 - y)``); on a disk or ball ``(r^2 - |x - c|^2) / (2 r)``;
+        on a polygon the product of its edges' trimmed segment functions;
         CSG trees multiply their children's (intersection, difference) or fall back to R-functions
         (the inside of a union). Unlike :meth:`distance` it is not normalised to first order: it
         vanishes to second order at right-angled corners, like a smooth solution that is zero on
@@ -298,7 +298,8 @@ class Domain:
         hand-written transform (a first-order distance has a Hessian growing like ``1/r`` at
         corners). Values outside the domain carry no meaning (not even their sign). Accepts numpy
         arrays (float64) and torch tensors (differentiable, same dtype and device); polygons and
-        CSG trees are normalised once, from 4096 quasi-random interior points.
+        CSG trees are scaled once, from 4096 quasi-random interior points, to the maximum
+        ``prod_i (b_i - a_i) / 4`` that the box rule gives their bounding box.
         """
         if self._smooth is None:
             from ._adf import SmoothDistance
