@@ -25,8 +25,8 @@ squared error (and relative L2) against the exact Cole-Hopf solution on DeepXDE'
 Runs are separate processes, interleaved by seed (sum, pcgrad, config, mconfig for seed 0, then
 seed 1, ...), so that load from other processes falls on all methods alike.
 
-Run: ``python benchmarks/config_burgers.py`` (about ``12 * budget`` seconds); ``--budget 20 --seeds 0``
-for a quick check. Writes ``benchmarks/results/config_burgers.json``.
+Run: ``python benchmarks/config_burgers.py`` (about ``20 * budget`` CPU seconds); ``--budget 20 --seeds 0 --out /tmp/cb.json``
+for a quick check. Writes ``benchmarks/results/config_burgers.json`` (rows) and ``.md`` (the table).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import load_partial, save_partial
+from _common import load_partial, machine_info, save_partial, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "config_burgers.json"
@@ -85,7 +84,26 @@ def run(method: str, seed: int, budget: float, threads: int) -> dict[str, Any]:
     net = MLP(2, 1, hidden=[20] * 3, activation="tanh", init="xavier_normal")
     task = PINNTask(problem, net, n_interior=2540, n_boundary=80, n_initial=160, sampler="lhs", resample_every=1,
                     seed=seed)
-    combiner = {"sum": Sum(), "pcgrad": PCGrad(), "config": ConFIG(), "mconfig": MConFIG()}[method]
+    conflicts: list[float] = []
+
+    class RecordingConFIG(ConFIG):
+        """ConFIG that also records the smallest cosine between two terms' gradients at every step: whether
+        the terms conflict at all (a negative cosine) decides whether ConFIG's direction differs from the sum's."""
+
+        def combine(self, terms: Any, params: Any, *, scale: float, reduce: Any) -> Any:
+            # ConFIG.combine with the cosines taken from the same gradients (one backward pass per term,
+            # as in the plain ConFIG: the CPU budget stays comparable)
+            from sciml.optim.combine import set_gradients, term_gradients
+            from sciml.optim.config import config_direction
+
+            grads, used = term_gradients(terms, params, scale=scale, reduce=reduce)
+            units = grads / torch.linalg.vector_norm(grads, dim=1, keepdim=True).clamp_min(1e-30)
+            cos = (units @ units.T).masked_fill(torch.eye(len(grads), dtype=torch.bool), 1.0)
+            conflicts.append(float(cos.min()))
+            set_gradients(config_direction(grads), params, scale=scale, used=used)
+            return sum(t.detach() for t in terms.values())
+
+    combiner = {"sum": Sum(), "pcgrad": PCGrad(), "config": RecordingConFIG(), "mconfig": MConFIG()}[method]
     budget_cb = Budget()
     callbacks: list[Any] = [budget_cb]
     if method == "mconfig":
@@ -99,7 +117,9 @@ def run(method: str, seed: int, budget: float, threads: int) -> dict[str, Any]:
             "cpu_seconds": budget_cb.cpu, "wall_seconds": budget_cb.wall,
             "ms_per_step": 1e3 * budget_cb.cpu / budget_cb.steps,
             "test_mse": errors["mse"], "rel_l2": errors["rel_l2"], "stop": result.reason,
-            "final_terms": {k: float(v.detach()) for k, v in task.loss_terms().items()}}
+            "final_terms": {k: float(v.detach()) for k, v in task.loss_terms().items()},
+            **({"conflict_fraction": sum(c < 0 for c in conflicts) / len(conflicts),
+                "min_cosine_median": statistics.median(conflicts)} if conflicts else {})}
 
 
 def _spawn(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -114,8 +134,8 @@ def _spawn(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=240.0, help="CPU seconds per run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=float, default=120.0, help="CPU seconds per run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
@@ -125,9 +145,6 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run(args.worker, args.seeds[0], args.budget, args.threads)))
         return
-    import torch
-
-    load_start = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     partial = args.out.with_suffix(".partial.json")
     done = load_partial(partial, args, "method") if args.resume else {}
@@ -138,19 +155,24 @@ def main() -> None:
             save_partial(partial, runs, args)
             print(f"{method:8s} seed {seed}: {r['steps']} steps ({r['ms_per_step']:.2f} ms/step), test MSE "
                   f"{r['test_mse']:.3e}, rel L2 {r['rel_l2']:.3e}", flush=True)
-    summary = {}
+    rows = [r for rs in runs.values() for r in rs]
+    sums = {r["seed"]: r["test_mse"] for r in runs.get("sum", [])}
+    for r in rows:
+        r["mse_over_sum"] = r["test_mse"] / sums[r["seed"]] if r["seed"] in sums else None
+    lines = ["| method | seeds | steps (median) | ms / step (median) | test MSE (median) | MSE / sum per seed | "
+             "MSE / sum (median) | rel L2 (median) | terms conflicting (median share of steps) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for method, rs in runs.items():
-        mse = [r["test_mse"] for r in rs]
-        summary[method] = {
-            "test_mse_mean": statistics.fmean(mse),
-            "test_mse_std": statistics.stdev(mse) if len(mse) > 1 else 0.0,
-            "rel_l2_mean": statistics.fmean(r["rel_l2"] for r in rs),
-            "steps_mean": statistics.fmean(r["steps"] for r in rs),
-            "ms_per_step_mean": statistics.fmean(r["ms_per_step"] for r in rs),
-        }
-    base = summary.get("sum", {}).get("test_mse_mean")
-    for method in summary:
-        summary[method]["mse_over_sum"] = summary[method]["test_mse_mean"] / base if base else None
+        ratios = [r["mse_over_sum"] for r in rs if r["mse_over_sum"] is not None]
+        conflict = [r["conflict_fraction"] for r in rs if "conflict_fraction" in r]
+        lines.append(f"| {method} | {len(rs)} | {statistics.median(r['steps'] for r in rs):.0f} | "
+                     f"{statistics.median(r['ms_per_step'] for r in rs):.2f} | "
+                     f"{statistics.median(r['test_mse'] for r in rs):.2e} | "
+                     f"{', '.join(f'{x:.2f}' for x in ratios)} | "
+                     f"{statistics.median(ratios) if ratios else float('nan'):.2f} | "
+                     f"{statistics.median(r['rel_l2'] for r in rs):.2e} | "
+                     f"{f'{statistics.median(conflict):.2f}' if conflict else '-'} |")
+    table = "\n".join(lines) + "\n"
     report = {
         "benchmark": "config_burgers",
         "problem": "burgers1d_pinn (DeepXDE's Burgers example), soft constraints: terms pde, bc, ic",
@@ -160,22 +182,13 @@ def main() -> None:
                      "optimizers": {"sum": "adam", "pcgrad": "adam", "config": "adam",
                                     "mconfig": "sgd (Adam-normalised update), one term per step"},
                      "budget_cpu_seconds": args.budget, "seeds": args.seeds, "threads": args.threads,
-                     "test": "MSE and relative L2 against Cole-Hopf on the 256 x 100 grid"},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
-        "runs": runs, "summary": summary,
+                     "test": "MSE and relative L2 against Cole-Hopf on the 256 x 100 grid",
+                     "conflict": "config rows: share of steps where two terms' gradients have a negative cosine"},
+        "machine": {**machine_info(args.threads), "loadavg_end": os.getloadavg()},
+        "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print("\n| method | steps | ms / step | test MSE (mean ± std) | / sum | rel L2 |")
-    print("|---|---|---|---|---|---|")
-    for method, s in summary.items():
-        ratio = "" if s["mse_over_sum"] is None else f"{s['mse_over_sum']:.2f}"
-        print(f"| {method} | {s['steps_mean']:.0f} | {s['ms_per_step_mean']:.2f} | "
-              f"{s['test_mse_mean']:.2e} ± {s['test_mse_std']:.1e} | {ratio} | {s['rel_l2_mean']:.2e} |")
-    print(f"\n{len(args.seeds)} seeds, {args.budget:g} CPU seconds per run, {args.threads} thread(s); "
-          f"written to {args.out}")
+    write_results(args.out, report, table, quick=False)
+    print(f"{len(args.seeds)} seeds, {args.budget:g} CPU seconds per run, {args.threads} thread(s)")
 
 
 if __name__ == "__main__":

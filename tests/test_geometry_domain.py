@@ -258,7 +258,7 @@ def _smooth_domains(plate, lshape):
 
 @pytest.mark.parametrize("name", ["box", "disk", "lshape", "lshape_csg", "plate", "square_hole", "union",
                                   "interval", "cube"])
-def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_has_the_box_scale(name, plate, lshape):
+def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_has_its_scale(name, plate, lshape):
     domain = _smooth_domains(plate, lshape)[name]
     b = domain.sample_boundary(400, seed=0)
     assert np.abs(domain.smooth_distance(b)).max() < 1e-12
@@ -266,39 +266,33 @@ def test_smooth_distance_vanishes_on_the_boundary_is_positive_inside_and_has_the
     inside = inside[~domain.on_boundary(inside)]
     phi = domain.smooth_distance(inside)
     assert phi.dtype == np.float64 and (phi > 0).all()
-    # the scale of unit-derivative factors: r / 2 for a disk, prod (b_i - a_i) / 4 over the bounding box
-    # otherwise (exact for boxes; up to the sampling of the maximum for polygons and CSG trees)
-    lo, hi = (np.asarray(v, dtype=np.float64) for v in domain.bbox)
-    expected = 1.5 / 2 if name == "disk" else float(np.prod((hi - lo) / 4))
+    # maximum (w / 4)^min(d, 2), w the smallest width of the bounding box (exact for boxes, balls and
+    # intervals; up to the sampling of the maximum for polygons and CSG trees)
+    lo, hi = domain.bbox
+    expected = (np.min(hi - lo) / 4) ** min(domain.ndim, 2)
     assert 0.97 * expected < phi.max() < 1.03 * expected
 
 
-def test_smooth_distance_of_a_box_is_the_product_of_unit_derivative_factors():
-    box = Domain.rectangle([0, -1], [2, 1])
-    x = box.sample_interior(50, seed=0)
-    expected = x[:, 0] * (2 - x[:, 0]) * (x[:, 1] + 1) * (1 - x[:, 1]) / 4
-    np.testing.assert_allclose(box.smooth_distance(x), expected, rtol=1e-13)
-    unit = Domain.rectangle([0, 0], [1, 1])  # DeepXDE's hand-written x (1 - x) y (1 - y)
+def test_smooth_distance_of_a_box_is_the_scaled_product():
+    unit = Domain.rectangle([0, 0], [1, 1])  # exactly DeepXDE's hand-written x (1 - x) y (1 - y)
     x = unit.sample_interior(50, seed=0)
     np.testing.assert_allclose(unit.smooth_distance(x), np.prod(x * (1 - x), axis=1), rtol=1e-13)
+    box = Domain.rectangle([0, -1], [4, 1])  # max-1 product times (2 / 4)^2
+    x = box.sample_interior(50, seed=0)
+    expected = x[:, 0] * (4 - x[:, 0]) / 4 * (x[:, 1] + 1) * (1 - x[:, 1]) / 4
+    np.testing.assert_allclose(box.smooth_distance(x), expected, rtol=1e-13)
     disk = Domain.disk([1, 1], 2)
     np.testing.assert_allclose(disk.smooth_distance(np.array([[1.0, 1.0], [2.0, 1.0]])), [1.0, 0.75])
-    # each factor has unit normal derivative on its own piece: one-sided differences at a face midpoint
-    # (times the other factors there) and on the circle
-    h = 1e-7
-    assert unit.smooth_distance(np.array([[h, 0.5]]))[0] / h == pytest.approx(0.25, rel=1e-5)
-    assert disk.smooth_distance(np.array([[3.0 - h, 1.0]]))[0] / h == pytest.approx(1.0, rel=1e-5)
-    interval = Domain.interval(-1, 2)
-    assert interval.smooth_distance(np.array([[2.0 - h]]))[0] / h == pytest.approx(1.0, rel=1e-5)
-    # 5-D hypercube: still one factor per axis
-    cube = Domain.hypercube([0] * 5, [1] * 5)
-    assert cube.smooth_distance(np.full((1, 5), 0.5))[0] == pytest.approx(0.25**5)
+    interval = Domain.interval(0, 2)  # 1-D: (x - a)(b - x) / (b - a), unit slope at the ends
+    np.testing.assert_allclose(interval.smooth_distance(np.array([[0.5], [1.0]])), [0.375, 0.5])
+    # a 10-D hypercube keeps the two-dimensional scale instead of 4^-10
+    cube = Domain.hypercube([0] * 10, [1] * 10)
+    assert cube.smooth_distance(np.full((1, 10), 0.5))[0] == pytest.approx(1 / 16)
 
 
 def test_a_square_polygon_gets_the_scale_of_the_box():
     square = Domain.polygon([[0, 0], [1, 0], [1, 1], [0, 1]])
-    x = square.sample_interior(2000, seed=3)
-    phi = square.smooth_distance(x)
+    phi = square.smooth_distance(square.sample_interior(2000, seed=3))
     assert phi.max() == pytest.approx(1 / 16, rel=0.03)
 
 

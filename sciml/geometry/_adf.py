@@ -13,23 +13,23 @@ represent ``(u - g) / phi``. Two properties of ``phi`` decide whether that quoti
   boundary pieces meeting at a convex corner are *multiplied* (order 2) and those meeting at a
   re-entrant or straight vertex are joined by R-equivalence ``1 / (1/phi_1 + 1/phi_2)`` (order 1,
   since a product, of order 2, would make the quotient blow up there);
-* **its scale.** Each factor has unit normal derivative on its own boundary piece, as a distance
-  has: ``(x - a)(b - x) / (b - a)`` per axis of a box (DeepXDE's hand-written ``x (1 - x) y (1 - y)``
-  on the unit square), ``(r^2 - |x - c|^2) / (2 r)`` for a ball, like the time factor ``t - t0`` of
-  an initial condition. The product is not rescaled to maximum 1: on the unit square that multiplies
-  the network's output by 16, and on DeepXDE's Helmholtz example
-  (``benchmarks/pinn_deepxde_examples.py``, 5000 Adam steps) the max-1 product left Adam at the
-  trivial ``u = 0`` on one seed of three (loss equal to the mean of ``f^2`` throughout) and 11 times
-  less accurate than the unit-derivative product on another. Shapes whose product has no closed-form
-  scale (polygons, CSG trees) are scaled to the maximum the box rule gives their bounding box,
-  ``prod_i (b_i - a_i) / 4``, so a square given as a polygon gets the box's scale.
+* **its scale**, which multiplies the network's output. The product is first made maximum 1 and
+  then scaled to ``(w / 4)^k``, ``w`` the smallest width of the bounding box and ``k = min(d, 2)``:
+  the maximum of the product of unit-derivative factors ``(x - a)(b - x) / (b - a)`` in one and two
+  dimensions, i.e. DeepXDE's hand-written ``x (1 - x)`` and ``x (1 - x) y (1 - y)`` on the unit
+  interval and square, held at the two-dimensional value above two dimensions, where that raw
+  product's maximum ``4^-d`` would shrink the output with the dimension. Measured on DeepXDE's
+  Helmholtz example (``benchmarks/pinn_deepxde_examples.py``, unit square, 5000 Adam steps): the
+  maximum-1 product (16 times DeepXDE's) left Adam at the trivial ``u = 0`` on one seed of three
+  (loss equal to the mean of ``f^2`` throughout) and was 11 times less accurate on another.
 
 Construction, per shape (``inner`` is positive inside, zero on the boundary; ``outer`` positive
 outside, zero on the boundary; neither needs a sign on the other side):
 
-* interval and box: ``prod_i (x_i - a_i)(b_i - x_i) / (b_i - a_i)``; ``outer``: the negated product in 1-D, the edges as a polygon in 2-D, the
+* interval and box: ``prod_i (x_i - a_i)(b_i - x_i) / h_i^2`` with ``h_i`` the half-widths (max 1
+  at the centre); ``outer``: the negated product in 1-D, the edges as a polygon in 2-D, the
   negated R-function distance otherwise;
-* ball: ``(r^2 - |x - c|^2) / (2 r)``, ``outer`` its negative;
+* ball: ``1 - |x - c|^2 / r^2``, ``outer`` its negative;
 * polygon: the trimmed segment functions of Sukumar & Srivastava (CMAME 389, 2022), one per edge
   (zero on its edge only, positive elsewhere), grouped into chains of edges that meet at
   re-entrant or straight vertices (seen from the side where the function is used); each chain is
@@ -41,8 +41,8 @@ outside, zero on the boundary; neither needs a sign on the other side):
   nothing and are left out. The remaining cases (the inside of a union, the outside of an
   intersection or difference) fall back to the signed R-function distance of the subtree.
 
-Polygons and CSG trees are then rescaled so that their maximum over interior sample points is
-``prod_i (b_i - a_i) / 4`` over their bounding box. Works on numpy arrays and on torch tensors (differentiably).
+The whole is divided by its maximum over interior sample points (exactly 1 for boxes, balls and
+intervals, whose maximum is known) and multiplied by ``(w / 4)^min(d, 2)``. Works on numpy arrays and on torch tensors (differentiably).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def _chains(edges: list[tuple[np.ndarray, np.ndarray]], kept: list[int], side: s
 
 
 class SmoothDistance:
-    """The smooth, unit-derivative-normalised distance of one shape (see the module docstring).
+    """The smooth, scaled distance of one shape (see the module docstring).
 
     Parameters
     ----------
@@ -142,9 +142,11 @@ class SmoothDistance:
         self.shape = shape
         # per (id of a polygon or 2-D box, side): its chains of edge indices with their geometric means
         self._chains: dict[tuple[int, str], list[tuple[list[int], float]]] = {}
-        self.scale = 1.0
+        lo, hi = (np.asarray(b, dtype=np.float64).reshape(-1) for b in shape.bbox())
+        target = (float(np.min(hi - lo)) / 4.0) ** min(len(lo), 2)
+        self.scale = 1.0 / target  # values are divided by it
         if isinstance(shape, (Interval, Box, Ball)):
-            return  # unit normal derivative per factor, by construction
+            return  # maximum 1 at the centre, by construction
         if samples is None:
             raise ValueError("SmoothDistance: this shape needs interior sample points to be normalised")
         pts = np.asarray(samples(_N_SAMPLES), dtype=np.float64)
@@ -153,8 +155,7 @@ class SmoothDistance:
         top = float(values.max())
         if not np.isfinite(top) or top <= 0:
             raise ValueError(f"SmoothDistance: expected a positive maximum inside {shape!r}, got {top}")
-        lo, hi = (np.asarray(b, dtype=np.float64) for b in shape.bbox())
-        self.scale = top / float(np.prod((hi - lo) / 4.0))
+        self.scale = top / target
 
     def _fit(self, shape: Shape, pts: np.ndarray, side: str, region: Shape | None) -> None:
         """Choose, group and normalise the segment functions of the polygons (and 2-D boxes) that the
@@ -215,16 +216,18 @@ class SmoothDistance:
     def _inner(self, shape: Shape, x: Any) -> Any:
         """Positive inside ``shape``, zero on its boundary (any sign outside)."""
         if isinstance(shape, Interval):
-            return (x[:, 0] - shape.lo) * (shape.hi - x[:, 0]) / (shape.hi - shape.lo)
+            h = (shape.hi - shape.lo) / 2.0
+            return (x[:, 0] - shape.lo) * (shape.hi - x[:, 0]) / (h * h)
         if isinstance(shape, Box):
             out = None
             for i in range(shape.ndim):
-                factor = (x[:, i] - shape.lo[i]) * (shape.hi[i] - x[:, i]) / (shape.hi[i] - shape.lo[i])
+                h = (shape.hi[i] - shape.lo[i]) / 2.0
+                factor = (x[:, i] - shape.lo[i]) * (shape.hi[i] - x[:, i]) / (h * h)
                 out = factor if out is None else out * factor
             return out
         if isinstance(shape, Ball):
             offset = x - _like(x, shape.center)
-            return (shape.radius**2 - (offset * offset).sum(-1)) / (2.0 * shape.radius)
+            return 1.0 - (offset * offset).sum(-1) / shape.radius**2
         if isinstance(shape, Polygon):
             return self._segments(shape, x, "inner")
         if isinstance(shape, CSG):

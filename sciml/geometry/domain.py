@@ -287,9 +287,10 @@ class Domain:
     def smooth_distance(self, x: Any) -> Any:
         """Smooth approximate distance for hard constraints, ``(N,)``: 0 on the boundary, > 0 inside.
 
-        Products of one factor per boundary piece, each with unit normal derivative on its piece (see
-        :mod:`sciml.geometry._adf`): on a box ``prod_i (x_i - a_i)(b_i - x_i) / (b_i - a_i)`` (on the
-        unit square DeepXDE's ``x (1 - x) y (1 - y)``); on a disk or ball ``(r^2 - |x - c|^2) / (2 r)``;
+        Products of one factor per boundary piece (see :mod:`sciml.geometry._adf`), scaled to the
+        maximum ``(w / 4)^min(d, 2)`` with ``w`` the smallest width of the bounding box: on the unit
+        square DeepXDE's ``x (1 - x) y (1 - y)``; on a box ``prod_i (x_i - a_i)(b_i - x_i) / h_i^2``
+        (``h_i`` the half-widths) times that maximum; on a disk or ball ``1 - |x - c|^2 / r^2`` times it;
         on a polygon the product of its edges' trimmed segment functions;
         CSG trees multiply their children's (intersection, difference) or fall back to R-functions
         (the inside of a union). Unlike :meth:`distance` it is not normalised to first order: it
@@ -298,8 +299,7 @@ class Domain:
         hand-written transform (a first-order distance has a Hessian growing like ``1/r`` at
         corners). Values outside the domain carry no meaning (not even their sign). Accepts numpy
         arrays (float64) and torch tensors (differentiable, same dtype and device); polygons and
-        CSG trees are scaled once, from 4096 quasi-random interior points, to the maximum
-        ``prod_i (b_i - a_i) / 4`` that the box rule gives their bounding box.
+        CSG trees are scaled once, from 4096 quasi-random interior points.
         """
         if self._smooth is None:
             from ._adf import SmoothDistance

@@ -15,7 +15,7 @@ are then constants for autograd.
   (:meth:`HardConstraints.apply`) with, for an output with Dirichlet value ``g`` and initial value
   ``u0`` at time ``t0``: ``A = u0(x) + g(x, t) - g(x, t0)`` and ``D = (t - t0) phi(x)``, where ``phi``
   is the domain's smooth distance (:meth:`sciml.geometry.Domain.smooth_distance`: products of one
-  factor per boundary piece, each with unit normal derivative; of the spatial cross-section in space-time, which must then
+  factor per boundary piece, of maximum ``(w / 4)^min(d, 2)``; of the spatial cross-section in space-time, which must then
   be a box). With only one of the two conditions the other factor is dropped. The values are
   differentiated by the equation, so they must be constants, formula strings
   (``Dirichlet("sin(pi*x)*y")``) or torch-capable callables, and ``u0`` and ``g`` must agree on the

@@ -35,10 +35,9 @@ class HardConstraint:
     distance : formula string or callable, optional
         Zero where the replaced conditions hold, non-zero inside: a formula of the coordinates
         (``"x*(1-x)*y*(1-y)"``) or a torch callable with one tensor per axis
-        (``lambda x, y: ...``). Its scale multiplies the network's output: a factor with unit normal
-        derivative on the boundary, like a distance (``x (1 - x) y (1 - y)`` on the unit square),
-        trains well; rescaling that one to maximum 1 (16 times larger) left Adam at ``u = 0`` on
-        one seed of DeepXDE's Helmholtz example. Default:
+        (``lambda x, y: ...``). Its scale multiplies the network's output: DeepXDE's
+        ``x (1 - x) y (1 - y)`` on the unit square trains well; the same rescaled to maximum 1 (16
+        times larger) left Adam at ``u = 0`` on one seed of DeepXDE's Helmholtz example. Default:
         the domain's :meth:`~sciml.geometry.Domain.smooth_distance` (in space-time, that of the
         spatial box, so that the output stays free at the last time).
     value : number, formula string or callable, optional

@@ -15,7 +15,7 @@ conditions hold on the lateral boundary and the initial condition on the first t
 **Hard constraints** (``hard=...``) impose conditions exactly instead: ``"periodic"`` feeds the
 network ``cos(2 pi x / P), sin(2 pi x / P)`` instead of the periodic coordinate ``x``;
 ``"dirichlet"`` and ``"initial"`` write the output as ``A(x) + D(x) N(x)`` with ``D`` vanishing where
-the conditions hold (the domain's smooth distance, unit normal derivative per factor: see
+the conditions hold (the domain's smooth distance, DeepXDE's ``x (1 - x) y (1 - y)`` on the unit square: see
 :meth:`~sciml.geometry.Domain.smooth_distance`; the lateral one times ``t - t0``) and
 ``A`` satisfying them; their values must then be constants, formula strings (evaluated with torch:
 ``Dirichlet("sin(pi*x)*y")`` with ``hard=True``) or callables that accept torch tensors.
