@@ -6,7 +6,7 @@ Cases (after Tang, Zhai, Wan & Yang, ICLR 2024, reduced to fit a share of one CP
   with ``k = 100`` instead of the paper's 1000 (peaks about three times wider): at ``k = 1000`` no
   method, adaptive or not, gets below 100% error within this budget (about 2000 PDE iterations;
   the paper trains for tens of thousands); error on the 201 x 201 reference grid;
-* ``exp5d`` (and ``exp10d``, not in the default set): ``problems/exponential_nd.py``,
+* ``exp10d`` (and ``exp5d``, not in the default set): ``problems/exponential_nd.py``,
   ``u = exp(-10 |x|^2)`` on ``[-1, 1]^d``; error on 20000 test points (half uniform, half near the
   bump, ``exponential_nd.reference_points``).
 
@@ -23,12 +23,17 @@ points are placed during the Adam phase:
   ``ascent_steps`` steps every ``every`` steps and redraws the set from the flow (10% uniform).
 
 Reported per run: relative L2 error, wall time and the part of it spent adapting (RAD's candidate
-residuals, AAS's flow ascent); per method, the mean and standard deviation over seeds. The sizes
+residuals, AAS's flow ascent), and where the points went: ``near_share``, the share of the last
+interior set within ``0.2`` of a peak centre (two peaks) or within ``0.5`` of the bump's centre
+(``exp*``), against ``uniform_near_share`` for uniform points, and ``residual_near_far``, the mean
+squared residual on the reference points near the peaks over that on the rest (how much of the error
+the adaptive set still leaves where the solution lives). Per method: median, mean and spread over
+seeds. The sizes
 (network, points, iterations) are far below the paper's; see ``settings`` in the JSON.
 
-Run: ``nice -n 19 python benchmarks/aas_peaks.py`` (one thread; about 15 minutes on one free core,
-twice that on a loaded one), ``--quick`` for a smoke test, ``--seeds 0 1``, ``--cases two_peaks``.
-Writes ``benchmarks/results/aas_peaks.json`` (and ``.partial.json`` after every run).
+Run: ``nice -n 19 python benchmarks/aas_peaks.py`` (one thread; about 20 minutes on one free core,
+twice that on a loaded one; resumes after a kill), ``--quick`` for a smoke test, ``--seeds 0 1``,
+``--cases two_peaks``. Writes ``benchmarks/results/aas_peaks.json`` (rows) and ``aas_peaks.md``.
 """
 
 from __future__ import annotations
@@ -36,14 +41,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import problem_module, results_path
+from _common import machine_info, problem_module, results_path, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "aas_peaks.json"
@@ -60,7 +64,7 @@ CASES: dict[str, dict[str, Any]] = {
     "exp10d": {"module": "exponential_nd", "variant": {"d": 10}, "hidden": [32, 32, 32], "n_interior": 500,
                "steps": 600, "every": 200, "lbfgs": 30, "lr": 1e-3, "aas": _AAS},
 }
-DEFAULT_CASES = ("two_peaks", "exp5d")
+DEFAULT_CASES = ("two_peaks", "exp10d")
 QUICK = {"steps": 200, "every": 100, "n_interior": 200, "ascent_steps": 5, "lbfgs": 5}
 LBFGS_ITER = 10  # iterations per L-BFGS step
 
@@ -120,15 +124,44 @@ def run_one(case: str, method: str, seed: int, quick: bool) -> dict[str, Any]:
     Trainer(task, phases=phases, progress=False, eval_every=steps + lbfgs, seed=seed, callbacks=callbacks).fit()
     wall = time.perf_counter() - start
     out = {"case": case, "method": method, "seed": seed, "rel_l2": task.relative_error()["rel_l2"],
-           "wall_s": wall, "adapt_s": adapt_time[0]}
+           "wall_s": wall, "adapt_s": adapt_time[0], **_where(task, module, cfg, reference, seed)}
     if method == "aas":
         out["aas_history"] = sampler.history
     return out
 
 
+def _near(points: Any, module: Any, cfg: dict[str, Any]) -> Any:
+    """Whether points ``(N, d)`` lie near where the solution lives (see the module docstring)."""
+    import numpy as np
+
+    if "d" in cfg["variant"]:
+        return np.linalg.norm(points, axis=1) < 0.5
+    centres = np.asarray(module.CENTERS[:cfg["variant"]["peaks"]])
+    return (np.linalg.norm(points[:, None, :] - centres[None], axis=2) < 0.2).any(axis=1)
+
+
+def _where(task: Any, module: Any, cfg: dict[str, Any], reference: Any, seed: int) -> dict[str, float]:
+    """Where the last interior set lies, and the residual near the peaks against elsewhere."""
+    import numpy as np
+
+    points = task.point_sets()["interior"]
+    d = points.shape[1]
+    uniform = np.random.default_rng(seed).uniform(-1.0, 1.0, (100_000, d))
+    if isinstance(reference, tuple):
+        probe = np.asarray(reference[0], dtype=np.float64)
+    else:
+        probe = np.stack(np.meshgrid(*[np.linspace(-1, 1, 101)] * d, indexing="ij"), -1).reshape(-1, d)
+    residual = np.asarray(task.pointwise_residual(probe), dtype=np.float64) ** 2
+    near = _near(probe, module, cfg)
+    return {"near_share": float(_near(points, module, cfg).mean()),
+            "uniform_near_share": float(_near(uniform, module, cfg).mean()),
+            "residual_near_far": float(residual[near].mean() / max(residual[~near].mean(), 1e-300))}
+
+
 def _table(runs: list[dict[str, Any]], cases: list[str]) -> str:
-    lines = ["| case | method | rel L2 (mean ± std) | per seed | wall s (mean) | adapting s (mean) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| case | method | seeds | rel L2 (median) | rel L2 (mean ± std) | per seed | points near the peaks "
+             "(median; uniform) | residual^2 near / far (median) | wall s (mean) | adapting s (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for case in cases:
         for method in METHODS:
             rows = [r for r in runs if r["case"] == case and r["method"] == method]
@@ -136,10 +169,13 @@ def _table(runs: list[dict[str, Any]], cases: list[str]) -> str:
                 continue
             errs = [r["rel_l2"] for r in rows]
             std = statistics.stdev(errs) if len(errs) > 1 else 0.0
-            lines.append(f"| {case} | {method} | {statistics.mean(errs):.3e} ± {std:.1e} | "
-                         f"{', '.join(f'{e:.2e}' for e in errs)} | {statistics.mean(r['wall_s'] for r in rows):.1f}"
-                         f" | {statistics.mean(r['adapt_s'] for r in rows):.1f} |")
-    return "\n".join(lines)
+            lines.append(f"| {case} | {method} | {len(rows)} | {statistics.median(errs):.3e} | "
+                         f"{statistics.mean(errs):.3e} ± {std:.1e} | {', '.join(f'{e:.2e}' for e in errs)} | "
+                         f"{statistics.median(r['near_share'] for r in rows):.3f}; {rows[0]['uniform_near_share']:.3f} | "
+                         f"{statistics.median(r['residual_near_far'] for r in rows):.3g} | "
+                         f"{statistics.mean(r['wall_s'] for r in rows):.1f} | "
+                         f"{statistics.mean(r['adapt_s'] for r in rows):.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,37 +193,40 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    load_start = os.getloadavg()
-    settings = {"cases": {c: _case_settings(c, args.quick) for c in args.cases}, "seeds": args.seeds,
-                "methods": args.methods, "quick": args.quick, "rad": {"k": 1.0, "c": 1.0,
-                                                                      "n_candidates": "20 * n_interior"}}
-    partial = args.out.with_suffix(".partial.json")
+    settings = {"cases": {c: _case_settings(c, args.quick) for c in args.cases}, "methods": list(METHODS),
+                "quick": args.quick, "rad": {"k": 1.0, "c": 1.0, "n_candidates": "20 * n_interior"},
+                "hard": "Domain.smooth_distance, maximum (w/4)^min(d,2) (sciml/geometry/_adf.py)"}
+    partial = ROOT / "runs" / "bench" / f"{args.out.stem}.rows.json"
+    done: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if partial.is_file():
+        # rows are kept per case: a case run alone earlier (--cases) is reused when its settings match
+        saved = json.loads(partial.read_text())
+        now = json.loads(json.dumps(settings, default=str))
+        same = {k: v for k, v in saved["settings"].items() if k != "cases"} == \
+            {k: v for k, v in now.items() if k != "cases"}
+        done = {(r["case"], r["method"], r["seed"]): r for r in saved["rows"]
+                if same and saved["settings"]["cases"].get(r["case"]) == now["cases"].get(r["case"])}
+        settings["cases"] = {**saved["settings"]["cases"], **settings["cases"]} if same else settings["cases"]
+        if not done:
+            print(f"{partial}: other settings, starting afresh", flush=True)
+    machine = machine_info(torch.get_num_threads())
     runs: list[dict[str, Any]] = []
     for case in args.cases:
         for seed in args.seeds:
             for method in args.methods:  # methods alternate, so outside load falls on all alike
-                result = run_one(case, method, seed, args.quick)
+                result = done.get((case, method, seed)) or run_one(case, method, seed, args.quick)
                 runs.append(result)
                 print(f"{case:10s} {method:8s} seed {seed}: rel L2 {result['rel_l2']:.3e}  "
-                      f"{result['wall_s']:.1f} s ({result['adapt_s']:.1f} s adapting)", flush=True)
+                      f"{result['wall_s']:.1f} s ({result['adapt_s']:.1f} s adapting), near {result['near_share']:.3f}",
+                      flush=True)
                 partial.parent.mkdir(parents=True, exist_ok=True)
-                partial.write_text(json.dumps({"settings": settings, "runs": runs}, default=str))
-    table = _table(runs, args.cases)
-    report = {
-        "benchmark": "aas_peaks",
-        "settings": settings,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version(), "loadavg_start": load_start,
-                    "loadavg_end": os.getloadavg()},
-        "runs": runs,
-        "table": table,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, default=str))
-    if partial.exists():
-        partial.unlink()
-    print(table)
+                tmp = partial.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"settings": settings, "rows": runs + [r for k, r in done.items()
+                                                                                   if r not in runs]}, default=str))
+                tmp.replace(partial)
+    report = {"benchmark": "aas_peaks", "machine": {**machine, "loadavg_end": os.getloadavg()},
+              "settings": {**settings, "seeds": args.seeds}, "rows": runs}
+    write_results(args.out, report, _table(runs, args.cases), args.quick)
 
 
 if __name__ == "__main__":
