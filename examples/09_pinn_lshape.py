@@ -25,7 +25,7 @@ DeepXDE's ``Poisson_Lshape`` example, written the way one writes a problem of on
 distance ``phi``, no ``"bc"`` term). Measured with this script (torch 2.13, one thread of a busy
 2-core CPU): soft 2.3 % relative L2 in 80 s of training (seeds 1 and 2: about 4 %); hard 1.8 % with
 the same steps (2.0 % before the distance's scale changed to DeepXDE's on the unit square) but in 214 s (the polygon's distance and its second derivatives at every point make
-each step dearer), and 21.5 % when stopped after about the same time as soft (33 L-BFGS steps). With about a minute, soft is the choice here; with time to spare, hard is as accurate and
+each step dearer), and 21.5 % when stopped after about the same time as soft (33 L-BFGS steps; earlier scale). With about a minute, soft is the choice here; with time to spare, hard is as accurate and
 holds ``u = 0`` to round-off (:mod:`sciml.pinn.constraints` says when to prefer which).
 
 Writes ``lshape.png`` (PINN, reference, absolute error) and ``summary.json`` to ``--out``.
