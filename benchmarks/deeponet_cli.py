@@ -77,7 +77,7 @@ def run_row(kind: str, options: dict[str, Any], args: argparse.Namespace, data: 
     from sciml.workflows.deeponet import _file_data  # the split and sensors train_deeponet(data=...) uses
 
     problem = sciml.load_problem("poisson")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     extra: dict[str, Any] = {}
     if kind == "fno":
         run = train_operator(problem, model="fno", data=data, n_train=args.n_train, n_test=args.n_test, out_dir=out,
@@ -97,7 +97,7 @@ def run_row(kind: str, options: dict[str, Any], args: argparse.Namespace, data: 
         errors, extra = _lstsq_row(problem, args, data)
     errors = np.asarray(errors, dtype=np.float64)
     return {"rel_l2_mean": float(errors.mean()), "rel_l2_median": float(np.median(errors)),
-            "seconds": time.perf_counter() - start, **extra}
+            "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, **extra}
 
 
 def _pod_row(problem: Any, options: dict[str, Any], args: argparse.Namespace, data: Path,
@@ -177,6 +177,17 @@ def trunk_diagnostics(run_dir: Path, args: argparse.Namespace, data: Path) -> di
     return {"trunk_rank": int((sv > 1e-3 * sv[0]).sum()), "trunk_span_error": float(error.mean())}
 
 
+def last_train_loss(run_dir: Path) -> float | None:
+    """The full-batch training loss (mean relative L2) at the last step, from ``metrics.jsonl``."""
+    import json
+
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    losses = [r["loss"] for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "train"]
+    return float(losses[-1]) if losses else None
+
+
 def finished_rows(args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
     """Rows of an interrupted run (the partial file) or of a finished one (the results file), when
     they were made with the same settings."""
@@ -199,17 +210,20 @@ def markdown(rows: list[dict[str, Any]], settings: dict[str, Any], machine: dict
              f"{settings['n_test']} test samples of one file (seed {settings['seed']}); DeepONet "
              f"{settings['steps']} full-batch steps, FNO {settings['epochs']} epochs; one torch thread on "
              f"{machine['cpu']} (a busy machine: seconds are wall time, indicative only).", "",
-             "| configuration | rel L2 mean | rel L2 median | x FNO | sensors | trunk rank | trunk span error "
-             "| seconds |", "|---|---|---|---|---|---|---|---|"]
+             "| configuration | rel L2 mean | rel L2 median | x FNO | train rel L2 | sensors | trunk rank "
+             "| trunk span error | seconds | CPU seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['rel_l2_mean'] / fno['rel_l2_mean']:.1f}" if fno else "-"
         span = f"{100 * r['trunk_span_error']:.2f} %" if "trunk_span_error" in r else "-"
+        cpu = f"{r['cpu_seconds']:.0f}" if "cpu_seconds" in r else "-"  # rows of runs before it was recorded
+        train = f"{100 * r['train_loss']:.2f} %" if r.get("train_loss") is not None else "-"
         lines.append(f"| {r['method']} | {100 * r['rel_l2_mean']:.2f} % | {100 * r['rel_l2_median']:.2f} % | {ratio} "
-                     f"| {r.get('sensors', '-')} | {r.get('trunk_rank', '-')} | {span} | {r['seconds']:.0f} |")
+                     f"| {train} | {r.get('sensors', '-')} | {r.get('trunk_rank', '-')} | {span} | {r['seconds']:.0f} | {cpu} |")
     lines += ["", "Command: `" + settings["command"] + "`. Each row is `train_operator` / `train_deeponet` on the file "
               "(`data=`), with the options in `ROWS` of `benchmarks/deeponet_cli.py`. Trunk rank: singular values "
               "of the MLP trunk's features at the nodes above 1e-3 of the largest; trunk span error: the test "
-              "solutions projected onto the span of all its features (`trunk_diagnostics`).", ""]
+              "solutions projected onto the span of all its features (`trunk_diagnostics`); train rel L2: the "
+              "full-batch loss at the last step.", ""]
     return "\n".join(lines)
 
 
@@ -227,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="+", default=None, metavar="ROW", help="rows to run (names of ROWS)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the finished rows of an interrupted run, or of the results file, with the same settings")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="ROW",
+                        help="with --resume: train these rows again (e.g. to time them on a quieter machine)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -250,9 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     data = generate(problem, args.n_train + args.n_test, problem.resolve_grid(args.resolution), seed=args.seed,
                     path=work / f"data_{args.resolution}.h5", progress=False)
     partial = args.out.with_suffix(".partial.json")
-    resume = args.resume
-    del args.resume  # not a setting either (and not part of the recorded command)
-    done = finished_rows(args) if resume else {}
+    resume, rerun = args.resume, args.rerun
+    del args.resume, args.rerun  # not settings either (and not part of the recorded command)
+    done = {k: v for k, v in finished_rows(args).items() if k[0] not in rerun} if resume else {}
     rows: list[dict[str, Any]] = []
     for name in names:
         kind, options = ROWS[name]
@@ -264,12 +280,13 @@ def main(argv: list[str] | None = None) -> None:
                    **run_row(kind, options, args, data, work / slug)}
         if kind == "deeponet" and "trunk_rank" not in row and (work / slug).is_dir():
             row.update(trunk_diagnostics(work / slug, args, data))
+        if kind in ("deeponet", "pod") and "train_loss" not in row:  # full batch: the training set's error
+            row["train_loss"] = last_train_loss(work / slug)
         rows.append(row)
         print(f"{name:55s} rel L2 mean {row['rel_l2_mean']:.4f} median {row['rel_l2_median']:.4f} "
               f"{row['seconds']:.0f} s", flush=True)
         save_partial(partial, {"rows": rows}, args)
-    given = [a for a in (argv or sys.argv[1:]) if a != "--resume"]
-    command = "python benchmarks/deeponet_cli.py" + "".join(f" {a}" for a in given)
+    command = "python benchmarks/deeponet_cli.py" + (" --quick" if args.quick else "")
     report_settings = {**settings(args), "command": command, "data": str(Path(data).name),
                        "split": "first n_train train, last n_test test"}
     report = {"benchmark": "deeponet_cli", "machine": machine, "settings": report_settings, "rows": rows}
