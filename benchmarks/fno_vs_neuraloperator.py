@@ -205,6 +205,22 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def _atomic_save(obj: Any, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)  # a kill while writing never leaves half a checkpoint
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    """What changes the results (not where they go, nor whether the run resumes)."""
+    return {"n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs, "resolution": args.resolution,
+            "batch_size": args.batch_size, "lr": args.lr, "weight_decay": 1e-4, "schedule": "cosine per step",
+            "seed": args.seed, "threads": args.threads, "data": args.data, "eval_every": args.eval_every}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -224,11 +240,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     models = build_models(args.resolution, args.seed)
     steps_per_epoch = math.ceil(args.n_train / args.batch_size)
-    state = {}
+    state: dict[str, dict[str, Any]] = {}
     for name, model in models.items():
         opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * steps_per_epoch)
-        state[name] = {"opt": opt, "sched": sched, "step_seconds": [], "step_samples": [], "losses": []}
+        state[name] = {"opt": opt, "sched": sched, "step_seconds": [], "step_samples": [], "losses": [],
+                       "history": []}  # fmt: skip
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    settings = settings_of(args)
+    checkpoint = args.work / "state.pt"
+    first_epoch = 0
+    if args.resume and checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=True)
+        if saved["settings"] != settings:
+            print(f"[resume] {checkpoint} holds a run with other settings: starting afresh", flush=True)
+        else:
+            first_epoch = saved["epoch"]
+            gen.set_state(saved["generator"])
+            for name, model in models.items():
+                model.load_state_dict(saved["models"][name])
+                state[name]["opt"].load_state_dict(saved["optimizers"][name])
+                state[name]["sched"].load_state_dict(saved["schedulers"][name])
+                for key in ("step_seconds", "step_samples", "losses", "history"):
+                    state[name][key] = saved["records"][name][key]
+            print(f"[resume] {checkpoint}: continuing after epoch {first_epoch}", flush=True)
 
     def train_step(name: str, idx: Any) -> float:
         model, st = models[name], state[name]
@@ -287,8 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # Lockstep training: both models see the same batch, one right after the other, with the order
     # swapped every step. Load from other processes then falls on both alike, step by step.
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    for epoch in range(args.epochs):
+    for epoch in range(first_epoch, args.epochs):
         for model in models.values():
             model.train()
         order = torch.randperm(args.n_train, generator=gen)
@@ -298,12 +332,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             names = list(models) if step % 2 == 0 else list(models)[::-1]
             for name in names:
                 totals[name] += train_step(name, idx) * len(idx)
+        tested = (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs
+        errors = evaluate(repeats=1) if tested else {}
         line = []
         for name in models:
-            state[name]["losses"].append(totals[name] / args.n_train)
-            secs = sum(state[name]["step_seconds"][-steps_per_epoch:])
-            line.append(f"{name} loss {state[name]['losses'][-1]:.4f} ({secs:.1f}s)")
+            st = state[name]
+            st["losses"].append(totals[name] / args.n_train)
+            secs = sum(st["step_seconds"][-steps_per_epoch:])
+            text = f"{name} loss {st['losses'][-1]:.4f} ({secs:.1f}s)"
+            if tested:
+                # cumulative training time (steps only): the clock of "time to a common error"
+                st["history"].append({"epoch": epoch + 1, "train_seconds": sum(st["step_seconds"]),
+                                      "test_rel_l2_mean": errors[name]["test_rel_l2_mean"]})  # fmt: skip
+                text += f" test {errors[name]['test_rel_l2_mean']:.4f}"
+            line.append(text)
         print(f"[epoch {epoch + 1}/{args.epochs}] " + " | ".join(line), flush=True)
+        _atomic_save({"settings": settings, "epoch": epoch + 1, "generator": gen.get_state(),
+                      "models": {n: m.state_dict() for n, m in models.items()},
+                      "optimizers": {n: state[n]["opt"].state_dict() for n in models},
+                      "schedulers": {n: state[n]["sched"].state_dict() for n in models},
+                      "records": {n: {k: state[n][k] for k in ("step_seconds", "step_samples", "losses", "history")}
+                                  for n in models}}, checkpoint)  # fmt: skip
 
     evaluation = evaluate()
     results = {}
@@ -319,90 +368,139 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "train_samples_per_s_best_step": max(n / t for n, t in zip(samples, secs)),
             "epoch_seconds": epoch_secs,
             "train_loss": st["losses"],
+            "test_history": st["history"],
             **evaluation[name],
         }
-    ours, theirs = results["sciml"], results["neuraloperator"]
     info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return report_of(results, args, info, data_source, data_seconds, neuralop.__version__)
+
+
+def first_below(history: list[dict[str, float]], level: float) -> dict[str, float] | None:
+    """The first test evaluation at or below ``level`` (None when the run never got there)."""
+    return next((h for h in history if h["test_rel_l2_mean"] <= level), None)
+
+
+def report_of(results: dict[str, dict[str, Any]], args: argparse.Namespace, info: dict[str, Any],
+              data_source: str, data_seconds: float, version: str) -> dict[str, Any]:
+    """The JSON report: ``rows`` (one per library) plus the ratios sciml / neuraloperator.
+
+    The common error is the larger of the two final test errors: the best error both runs reach. Time
+    to it is the cumulative training time (steps only, no evaluation) at the first evaluation where the
+    test error is at or below it; ``--target`` adds the same for a fixed level.
+    """
+    ours, theirs = results["sciml"], results["neuraloperator"]
+    common = max(ours["test_rel_l2_mean"], theirs["test_rel_l2_mean"])
+    rows = []
+    for name, r in results.items():
+        hit, target = first_below(r["test_history"], common), first_below(r["test_history"], args.target)
+        rows.append({"method": name, "parameters": r["parameters"],
+                     "train_samples_per_s": r["train_samples_per_s"],
+                     "train_samples_per_s_median_step": r["train_samples_per_s_median_step"],
+                     "inference_samples_per_s": r["inference_samples_per_s"],
+                     "test_rel_l2_mean": r["test_rel_l2_mean"], "test_rel_l2_median": r["test_rel_l2_median"],
+                     "final_train_loss": r["train_loss"][-1], "train_seconds": r["train_seconds"],
+                     "epochs_to_common_error": hit and hit["epoch"],
+                     "seconds_to_common_error": hit and hit["train_seconds"],
+                     "epochs_to_target": target and target["epoch"],
+                     "seconds_to_target": target and target["train_seconds"]})  # fmt: skip
+    by = {r["method"]: r for r in rows}
+
+    def ratio(key: str, invert: bool = False) -> float | None:
+        a, b = by["sciml"][key], by["neuraloperator"][key]
+        if a is None or b is None:
+            return None
+        return b / a if invert else a / b
+
     return {
         "benchmark": "fno_vs_neuraloperator",
         "problem": "darcy 2-D",
         "data": data_source,
         "data_seconds": data_seconds,
-        "settings": {
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "epochs": args.epochs,
-            "resolution": args.resolution,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "weight_decay": 1e-4,
-            "schedule": "cosine per step",
-            "seed": args.seed,
-            "threads": args.threads,
-        },  # fmt: skip
+        "settings": {**settings_of(args), "target": args.target,
+                     "command": "python benchmarks/fno_vs_neuraloperator.py " + " ".join(args.given)},
         "configuration": {
             "sciml": "FNO(1, 1, n_modes=(12, 12), width=32, n_layers=4, padding=8 (end), append_coords, "
             "lifting linear, projection 128)",
-            "neuraloperator": f"neuralop {neuralop.__version__} FNO(n_modes=(24, 22), hidden_channels=32, "
+            "neuraloperator": f"neuralop {version} FNO(n_modes=(24, 22), hidden_channels=32, "
             "n_layers=4, lifting_channel_ratio=0, projection_channel_ratio=4, positional_embedding='grid', "
-            "use_channel_mlp=False, fno_skip='linear', domain_padding=0.0625 (both ends))",
+            f"use_channel_mlp=False, fno_skip='linear', domain_padding={4 / args.resolution:.4f} (both ends))",
             "differences": [
                 "neuraloperator applies GELU twice between Fourier layers when use_channel_mlp=False",
                 "grid coordinates: linspace(0,1,n+1)[:-1] (theirs) vs linspace(0,1,n) (ours)",
-                "padding: 4+4 points (theirs) vs 8 at the end (ours); both transform 72x72",
+                "padding: 4+4 points (theirs) vs 8 at the end (ours); both transform grids of n + 8",
                 "spectral init: N(0, 2/(in+out)) (theirs) vs U[0, 1/(in*out)) (ours, as the paper)",
             ],
         },
         "machine": info,
+        "rows": rows,
+        "common_error": common,
+        # sciml / neuraloperator: above 1 means sciml trains (infers) more samples per second or
+        # reaches the error sooner
+        "ratios": {"train_throughput": ratio("train_samples_per_s"),
+                   "train_throughput_median_step": ratio("train_samples_per_s_median_step"),
+                   "inference_throughput": ratio("inference_samples_per_s"),
+                   "time_to_common_error": ratio("seconds_to_common_error", invert=True),
+                   "time_to_target": ratio("seconds_to_target", invert=True)},  # fmt: skip
         "results": results,
-        "speedup_train": ours["train_samples_per_s"] / theirs["train_samples_per_s"],
-        "speedup_train_median_step": ours["train_samples_per_s_median_step"]
-        / theirs["train_samples_per_s_median_step"],
-        "speedup_inference": ours["inference_samples_per_s"] / theirs["inference_samples_per_s"],
-        "speedup_inference_median_batch": ours["inference_samples_per_s_median_batch"]
-        / theirs["inference_samples_per_s_median_batch"],
     }
 
 
+def markdown(report: dict[str, Any]) -> str:
+    s, m = report["settings"], report["machine"]
+
+    def num(v: Any, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    lines = [f"# sciml FNO against neuraloperator {report['configuration']['neuraloperator'].split()[1]}, Darcy", "",
+             f"Darcy {s['resolution']} x {s['resolution']}, {s['n_train']} train / {s['n_test']} test samples, "
+             f"{s['epochs']} epochs, batch {s['batch_size']}, Adam lr {s['lr']} (cosine per step), the two models "
+             f"in lockstep on the same batches; {m['torch_threads']} torch thread(s) on {m['cpu']}. Common error: "
+             f"{100 * report['common_error']:.2f} % (the larger final test error); target {100 * s['target']:.1f} %.",
+             "", "| method | parameters | train samples/s | (median step) | inference samples/s | test rel L2 mean "
+             "| median | epochs to common error | s to common error | s to target |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in report["rows"]:
+        lines.append(f"| {r['method']} | {r['parameters']:,} | {r['train_samples_per_s']:.1f} "
+                     f"| {r['train_samples_per_s_median_step']:.1f} | {r['inference_samples_per_s']:.1f} "
+                     f"| {100 * r['test_rel_l2_mean']:.2f} % | {100 * r['test_rel_l2_median']:.2f} % "
+                     f"| {num(r['epochs_to_common_error'], 'd')} | {num(r['seconds_to_common_error'], '.0f')} "
+                     f"| {num(r['seconds_to_target'], '.0f')} |")  # fmt: skip
+    q = report["ratios"]
+    lines += ["", "Ratios sciml / neuraloperator (above 1: sciml faster): training throughput "
+              f"{num(q['train_throughput'], '.2f')} (median step {num(q['train_throughput_median_step'], '.2f')}), "
+              f"inference {num(q['inference_throughput'], '.2f')}, time to the common error "
+              f"{num(q['time_to_common_error'], '.2f')}, time to the target {num(q['time_to_target'], '.2f')}.", "",
+              "Configuration differences that remain: " + "; ".join(report["configuration"]["differences"]) + ".",
+              "", f"Command: `{s['command']}`.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
 def print_table(report: dict[str, Any]) -> None:
-    res = report["results"]
     print()
-    print(f"Darcy {report['settings']['resolution']}^2, {report['settings']['n_train']} train / "
-          f"{report['settings']['n_test']} test, {report['settings']['epochs']} epochs, "
-          f"{report['machine']['torch_threads']} threads on {report['machine']['cpu']}")  # fmt: skip
-    header = f"{'model':<16}{'params':>10}{'train samp/s':>14}{'(median step)':>15}{'infer samp/s':>14}"
-    header += f"{'test relL2':>12}{'(median)':>10}"
-    print(header)
-    print("-" * len(header))
-    for name, r in res.items():
-        print(
-            f"{name:<16}{r['parameters']:>10,}{r['train_samples_per_s']:>14.1f}"
-            f"{r['train_samples_per_s_median_step']:>15.1f}{r['inference_samples_per_s']:>14.1f}"
-            f"{r['test_rel_l2_mean']:>12.4f}{r['test_rel_l2_median']:>10.4f}"
-        )
-    print(
-        f"speed-up (sciml / neuraloperator): training {report['speedup_train']:.2f}x "
-        f"(median step {report['speedup_train_median_step']:.2f}x), inference "
-        f"{report['speedup_inference']:.2f}x (median batch {report['speedup_inference_median_batch']:.2f}x)"
-    )
+    print(markdown(report))
     m = report["machine"]
     print(f"load average start {m['loadavg_start']} end {m['loadavg_end']} (other processes share the CPU)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-train", type=int, default=200)
-    parser.add_argument("--n-test", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--resolution", type=int, default=43)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", choices=["auto", "sciml", "fallback"], default="auto")
+    parser.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
+    parser.add_argument("--target", type=float, default=0.02, help="a fixed test error for the time-to ratio")
+    parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --work (same settings)")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench" / "fno_vs_neuraloperator")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    for key in ("n_train", "n_test", "epochs", "threads", "batch_size"):
+    args.given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+    for key in ("n_train", "n_test", "epochs", "threads", "batch_size", "eval_every"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
     if args.resolution < 32:
@@ -420,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(f"wrote {args.out} and {args.out.with_suffix('.md').name}")
     return 0
 
 
