@@ -6,10 +6,16 @@ with the grid coordinates appended, a 32 -> 128 -> 1 projection and zero padding
 trained on the same samples in the same order with the same optimiser (Adam, lr 1e-3, weight decay
 1e-4, cosine decay per step), batch size 20 and the relative-L2 loss of the reference code. Training
 runs in lockstep, one step of each model on the same batch with the order swapped every step, so that
-load from other processes falls on both alike. The script reports training throughput (samples/s,
-over all steps and the median step), inference throughput and the test error (mean per-sample
-relative L2) after the same number of epochs, prints a table and writes JSON to
-``benchmarks/results/fno_vs_neuraloperator.json``.
+load from other processes falls on both alike. Both are evaluated on the test set after every epoch
+(``--eval-every``); the script reports training throughput (samples/s, over all steps and the median
+step), inference throughput, the final test errors (mean and median per-sample relative L2) and the
+*time to a common error*: the cumulative training time (steps only) at which each model's test error
+first reaches the larger of the two final errors (the best error both reach), and the same for a fixed
+``--target`` (2 %). Ratios are sciml / neuraloperator, above 1 meaning sciml is faster. It prints a
+table and writes ``benchmarks/results/fno_vs_neuraloperator.json`` (``rows``: one per library) and
+``.md``. The models, optimisers, schedules and the shuffling generator are checkpointed after every
+epoch (``runs/bench/fno_vs_neuraloperator/state.pt``, written atomically): ``--resume`` continues a
+killed run with the same settings.
 
 How ``neuraloperator``'s FNO is configured to match (version 2.0; the differences that remain are also
 listed in the JSON):
@@ -19,8 +25,8 @@ listed in the JSON):
 * ``use_channel_mlp=False, fno_skip="linear"``: the paper's ``W`` (its spectral bias plays the role
   of the 1x1 convolution's bias); ``lifting_channel_ratio=0`` (one linear lifting layer);
   ``projection_channel_ratio=4`` (128 hidden channels);
-* ``domain_padding=0.0625``: it pads both ends of each axis (4 + 4 points at 64), we pad 8 points at
-  the far end as the reference code does, so both transform 72 x 72 grids.
+* ``domain_padding=4 / resolution``: it pads both ends of each axis by 4 points, we pad 8 points at
+  the far end as the reference code does, so both transform grids of ``resolution + 8``.
 * Remaining differences: with the channel MLP disabled, v2.0 applies the activation twice between
   Fourier layers (``gelu(gelu(.))``, a quirk of its block code); its grid embedding uses
   ``linspace(0, 1, n + 1)[:-1]`` where ours uses the node grid ``linspace(0, 1, n)``; spectral weights
@@ -28,10 +34,12 @@ listed in the JSON):
 
 Data come from ``sciml.load_problem("darcy")`` (threshold Gaussian random field coefficient 12/3,
 ``-div(a grad u) = 1``, zero Dirichlet data, solved with 5-point finite differences directly on the
-training grid). If that problem is not available a self-contained generator in this file makes the
+training grid: the comparison of two libraries needs the same data, not the problem's finer solve). If that problem is not available a self-contained generator in this file makes the
 same data.
 
-Run: ``python benchmarks/fno_vs_neuraloperator.py --threads 2``; ``--help`` lists the sizes. Needs
+Run: ``OMP_NUM_THREADS=1 nohup python benchmarks/fno_vs_neuraloperator.py --resume > log 2>&1 &``
+(Darcy 43 x 43, 1000 train / 100 test, 50 epochs, one thread: about 75 minutes on one free core of
+this 2-core machine; rerun the same command after a kill); ``--help`` lists the sizes. Needs
 ``pip install neuraloperator`` (not a dependency of sciml); without it the script says so and exits 0.
 """
 
