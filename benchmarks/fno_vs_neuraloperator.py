@@ -425,7 +425,7 @@ def report_of(results: dict[str, dict[str, Any]], args: argparse.Namespace, info
         "data": data_source,
         "data_seconds": data_seconds,
         "settings": {**settings_of(args), "target": args.target,
-                     "command": "python benchmarks/fno_vs_neuraloperator.py " + " ".join(args.given)},
+                     "command": " ".join(["python benchmarks/fno_vs_neuraloperator.py", *args.given])},
         "configuration": {
             "sciml": "FNO(1, 1, n_modes=(12, 12), width=32, n_layers=4, padding=8 (end), append_coords, "
             "lifting linear, projection 128)",
