@@ -23,7 +23,7 @@ What it does
    two hidden layers of 48 (``--hidden 48 48``): with three, the same training gave the same error
    reduction (0.538 against 0.545 with two) but 1.6x the answering time, and the speed ratio to the
    classical solver measured 82x, 114x and 82x in three evaluations on this loaded machine, around
-   the 100x the mover is asked for. ``--steps`` (11550, the count that 20 minutes of the first run
+   the 100x the mover is asked for (with two: 123x and 118x). ``--steps`` (11550, the count that 20 minutes of the first run
    gave; ``--steps 0`` fills ``--minutes`` instead, a few timed steps estimating the cost of one) is
    stored in ``runs/bench/mesh_mover/plan.json``; rerunning the same command resumes the data
    (shard by shard) and the training (the Trainer's exact resume from its checkpoints); only the
