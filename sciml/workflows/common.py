@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..problem import Problem
 
-__all__ = ["RUN_FILE", "OperatorRun", "build_seeded_model", "problem_spec"]
+__all__ = ["RUN_FILE", "OperatorRun", "build_seeded_model", "problem_spec", "split_indices"]
 
 RUN_FILE = "run.json"
 
@@ -52,3 +53,13 @@ def build_seeded_model(name: str, seed: int, **kwargs: Any) -> Any:
 
 def problem_spec(problem: Problem) -> dict[str, Any]:
     return {"name": problem.name, "params": problem.params, "path": problem.source}
+
+
+def split_indices(n_samples: int, n_train: int, n_test: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test sample indices of a data file of ``n_samples``: the first ``n_train`` and the
+    last ``n_test``. Every workflow that trains on a file uses this split, so that models trained by
+    different workflows on the same file are tested on the same instances. Raises ConfigError (naming
+    ``what``) when the file holds fewer than ``n_train + n_test`` samples."""
+    if n_samples < n_train + n_test:
+        raise ConfigError(f"{what} holds {n_samples} samples, expected n_train + n_test = {n_train + n_test}")
+    return np.arange(n_train), np.arange(n_samples - n_test, n_samples)

@@ -48,7 +48,7 @@ from .._checks import check_positive_int
 from ..errors import ConfigError, SciMLError
 from ..fields import Grid
 from ..problem import Problem, load_problem
-from .common import RUN_FILE, OperatorRun, build_seeded_model, problem_spec
+from .common import RUN_FILE, OperatorRun, build_seeded_model, problem_spec, split_indices
 
 __all__ = ["default_sensors", "is_affine", "train_deeponet"]
 
@@ -229,8 +229,9 @@ def _file_data(problem: Problem, path: Path, n_train: int, n_test: int, resoluti
                max_sensors: int) -> tuple[Grid, Any, Any, Any]:
     """Grid, default sensors and the train/test DeepONet data read from a dataset file.
 
-    The split is :func:`~sciml.workflows.operator.train_operator`'s (first ``n_train``, last
-    ``n_test`` samples); ``resolution`` reads every k-th node of a finer file, as there.
+    The split is :func:`~sciml.workflows.common.split_indices` (first ``n_train``, last ``n_test``
+    samples), as in :func:`~sciml.workflows.operator.train_operator`; ``resolution`` reads every k-th
+    node of a finer file, as there.
     """
     from ..data.dataset import load_arrays
     from ..data.hdf5 import open_dataset_file
@@ -240,9 +241,7 @@ def _file_data(problem: Problem, path: Path, n_train: int, n_test: int, resoluti
     info = open_dataset_file(path)
     if info.problem != problem.name:
         raise ConfigError(f"train_deeponet: {path} holds data of problem {info.problem!r}, not {problem.name!r}")
-    if info.n < n_train + n_test:
-        raise ConfigError(f"train_deeponet: {path} holds {info.n} samples, expected n_train + n_test = "
-                          f"{n_train + n_test}")
+    train_indices, test_indices = split_indices(info.n, n_train, n_test, f"train_deeponet: {path}")
     stride = 1 if resolution is None else _stride(info.grid.shape, problem.resolve_grid(resolution).shape,
                                                   f"train_deeponet: data {path}")
     grid = info.grid.subsample(stride)
@@ -259,4 +258,4 @@ def _file_data(problem: Problem, path: Path, n_train: int, n_test: int, resoluti
         return DeepONetData(torch.as_tensor(u, dtype=torch.float32), torch.as_tensor(points, dtype=torch.float32),
                             torch.as_tensor(y, dtype=torch.float32))
 
-    return grid, sensors, split(np.arange(n_train)), split(np.arange(info.n - n_test, info.n))
+    return grid, sensors, split(train_indices), split(test_indices)

@@ -38,7 +38,7 @@ from .._checks import check_positive_int
 from ..errors import ConfigError
 from ..fields import Grid
 from ..problem import Problem, load_problem
-from .common import RUN_FILE, OperatorRun, build_seeded_model, problem_spec
+from .common import RUN_FILE, OperatorRun, build_seeded_model, problem_spec, split_indices
 
 __all__ = ["train_operator", "default_model_kwargs"]
 
@@ -179,11 +179,9 @@ def train_operator(
         barrier(dist_info)
     data = Path(data)
     full = GridDataset(data)
-    if len(full) < n_train + n_test:
-        raise ConfigError(f"train_operator: {data} holds {len(full)} samples, expected n_train + n_test = {n_train + n_test}")
+    train_indices, test_indices = split_indices(len(full), n_train, n_test, f"train_operator: {data}")
     stride = _stride(full.grid.shape, grid.shape, f"train_operator: data {data}") if resolution is not None else 1
-    train = GridDataset(data, indices=np.arange(n_train), stride=stride)
-    test_indices = np.arange(len(full) - n_test, len(full))
+    train = GridDataset(data, indices=train_indices, stride=stride)
     test = GridDataset(data, indices=test_indices, stride=stride)
     # Validation on the training resolution and, where the grid allows, on every second node:
     # a discretisation-invariant operator should do about as well on both.
