@@ -214,12 +214,17 @@ def machine_info() -> dict[str, Any]:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through sciml's atomic write: a kill while writing never leaves half a checkpoint."""
+    import io
+
     import torch
 
+    from sciml.train.checkpoint import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)  # a kill while writing never leaves half a checkpoint
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -356,7 +361,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             line.append(text)
         print(f"[epoch {epoch + 1}/{args.epochs}] " + " | ".join(line), flush=True)
         _atomic_save({"settings": settings, "epoch": epoch + 1, "generator": gen.get_state(),
-                      "models": {n: m.state_dict() for n, m in models.items()},
+                      # tensors only: neuraloperator's state holds its constructor arguments (``_metadata``,
+                      # functions among them), which weights_only loading refuses; they are rebuilt anyway
+                      "models": {n: {k: v for k, v in m.state_dict().items() if torch.is_tensor(v)}
+                                 for n, m in models.items()},
                       "optimizers": {n: state[n]["opt"].state_dict() for n in models},
                       "schedulers": {n: state[n]["sched"].state_dict() for n in models},
                       "records": {n: {k: state[n][k] for k in ("step_seconds", "step_samples", "losses", "history")}
