@@ -4,11 +4,11 @@ residual restriction, argument checks, registry round trip, and a small training
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import pytest
 import torch
+from _poisson1d import poisson_1d as _poisson_1d
 
 from sciml.errors import ConfigError, DTypeError, SciMLError, ShapeError
 from sciml.fields import Grid
@@ -226,22 +226,6 @@ def test_default_model_kwargs_fit_the_grid():
 
 
 # -- learning ---------------------------------------------------------------------------------------------
-def _poisson_1d(n_samples: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-hand sides f (random sine series) and solutions of -u'' = f, u(0) = u(1) = 0 (FD)."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.linspace(0, 1, n, dtype=torch.float64)
-    k = torch.arange(1, 9, dtype=torch.float64)
-    f = (torch.randn(n_samples, 8, generator=gen, dtype=torch.float64) / k) @ torch.sin(
-        math.pi * k[:, None] * x
-    )
-    m = n - 2
-    off = torch.ones(m - 1, dtype=torch.float64)
-    lap = (2 * torch.eye(m, dtype=torch.float64) - torch.diag(off, 1) - torch.diag(off, -1)) * (n - 1) ** 2
-    u = torch.zeros_like(f)
-    u[:, 1:-1] = torch.linalg.solve(lap, f[:, 1:-1].T).T
-    return f[:, None].float(), u[:, None].float()
-
-
 def test_small_mgno_learns_the_1d_poisson_solution_operator():
     def rel_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
         return ((pred - true).flatten(1).norm(dim=1) / true.flatten(1).norm(dim=1)).mean()

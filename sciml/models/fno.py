@@ -4,7 +4,9 @@ The network lifts the input function to ``width`` channels point by point, appli
 layers ``v -> act(K v + W v)``, where ``K`` multiplies the lowest Fourier modes of ``v`` by learned
 complex matrices and ``W`` is a point-wise linear map, and projects back point by point. Because ``K``
 acts on Fourier coefficients of the underlying function, the same weights apply on any grid: the model
-is trained at one resolution and evaluated at another.
+is trained at one resolution and evaluated at another. Not with a zero padding counted in grid points
+(an int ``padding``, for non-periodic problems): the padded period then changes with the grid, and the
+model is bound to the grid it was trained on (``FNO.resolution_invariant``); a fractional padding is not.
 
 Conventions
 -----------
@@ -270,11 +272,15 @@ class FNO(nn.Module):
 
     Examples
     --------
-    >>> model = FNO(1, 1, n_modes=(12, 12), width=32, padding=8)
+    >>> model = FNO(1, 1, n_modes=(12, 12), width=32)
     >>> model(torch.randn(4, 1, 64, 64)).shape
     torch.Size([4, 1, 64, 64])
     >>> model(torch.randn(4, 1, 128, 128)).shape  # same weights, finer grid
     torch.Size([4, 1, 128, 128])
+    >>> FNO(1, 1, n_modes=(12, 12), padding=8).resolution_invariant  # bound to its training grid
+    False
+    >>> FNO(1, 1, n_modes=(12, 12), padding=0.2).resolution_invariant
+    True
     """
 
     def __init__(
@@ -347,6 +353,20 @@ class FNO(nn.Module):
                 )
             out.append(p)
         return tuple(out)
+
+    @property
+    def resolution_invariant(self) -> bool:
+        """False with a padding given in grid points (an int > 0), True otherwise.
+
+        The FFT period is the grid span plus the padding. Counted in points, the padding is another
+        length on another grid (8 points: a period of 50/42 spans at 43 nodes, 92/84 at 85), so the
+        kept modes become other physical frequencies: such a model is bound to its training grid, and
+        :class:`~sciml.operators.OperatorTask` answers other grids through that grid. Measured: an FNO
+        trained on Darcy at 43 x 43 with 8 points of padding, called at 85 x 85 as it is, 26.6%
+        relative L2 against 1.6% at 43 (``benchmarks/results/operators_darcy.md``). A fraction keeps
+        the period to within its FFT-friendly rounding (about 1% of it) and is treated as invariant.
+        """
+        return not any(isinstance(p, int) and p > 0 for p in self.padding)
 
     def _pad_sizes(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
         pairs = zip(self.padding, spatial, strict=True)

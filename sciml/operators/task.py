@@ -19,10 +19,12 @@ at the same coarse nodes. The coarse grid stays fixed when the input resolution 
 be a stride of every resolution the task sees. Normalisers are fitted on the training split only and travel in the
 checkpoint, so a :class:`~sciml.operators.solver.Solver` rebuilt from it sees exactly what training saw.
 
-Other resolutions: a model whose weights do not depend on the grid spacing (FNO: Fourier modes and
-point-wise maps) is simply called on the finer or coarser grid. A model that declares
+Other resolutions: a model whose weights do not depend on the grid spacing (FNO unpadded or padded
+by a fraction: Fourier modes and point-wise maps) is simply called on the finer or coarser grid. A
+model that declares
 ``resolution_invariant = False`` (MgNO: its 3-point stencils are finite-difference-like operators of
-the training spacing; the 2-D Galerkin Transformer: convolutions and a size-dependent attention grid)
+the training spacing; the 2-D Galerkin Transformer: convolutions and a size-dependent attention grid;
+an FNO padded by a number of points: its period counts them)
 would answer a different operator there (MgNO trained at 43 and called at 85: about 50% error), so
 ``forward`` interpolates the inputs (multi-)linearly onto the training grid, runs the model there and
 interpolates the answer back. Where the training nodes are a subset of the asked grid's (85 from 43)
