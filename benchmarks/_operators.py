@@ -48,7 +48,8 @@ RUNS = ROOT / "runs" / "bench"
 
 TABLE_COLUMNS = ("method", "seed", "resolution", "noise", "measurements", "params", "s_per_epoch", "epochs",
                  "rel_l1_median", "rel_l1_mean", "rel_l2_mean", "rel_l2_median", "ms_per_reconstruction", "samples",
-                 "rel_l2_mean_fine", "rel_l2_mean_fine_direct", "fine_resolution", "infer_ms_per_sample", "reference_ms_per_sample", "speedup", "threads")
+                 "rel_l2_mean_fine", "rel_l2_mean_fine_direct", "fine_resolution", "infer_ms_per_sample",
+                 "reference_ms_per_sample", "speedup", "threads", "cpu")
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -232,8 +233,12 @@ def train_row(row_id: str, method: str, recipe: dict[str, Any], train: ArrayData
         eval_every=steps_per_epoch * max(1, epochs // 5), progress=progress, resume=True,
     )
     result = trainer.fit()
+    from _common import machine_info
+
+    # Tables grow over sessions that may land on other machines: every row names the CPU it was timed on.
     row: dict[str, Any] = {"method": method, "params": result.params, "s_per_epoch": result.s_per_epoch,
-                           "epochs": result.epochs, "train_seconds": result.train_seconds}
+                           "epochs": result.epochs, "train_seconds": result.train_seconds,
+                           "cpu": machine_info(torch.get_num_threads())["cpu"]}
     for name, data in tests.items():
         errors = task.per_sample_errors(DataLoader(data, batch_size=50))
         suffix = "" if name == "test" else "_fine"

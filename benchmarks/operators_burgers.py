@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.run(method, recipe, make)
     out_rows = rows.table(lambda r: METHODS.index(r["method"]))
     notes = [f"Burgers (nu = 0.1), {args.n_train} train / {args.n_test} test at {args.resolution} nodes, fine "
-             f"evaluation at {args.data_resolution} on the same samples; torch threads per row in `threads`, on "
-             f"{machine['cpu']}.",
+             f"evaluation at {args.data_resolution} on the same samples; torch threads and CPU per row (`threads`, "
+             "`cpu`).",
              "reference_ms_per_sample: sciml's float64 ETDRK4 pseudo-spectral reference as it makes data (twice "
              "finer, then strided); speedup = reference / inference, per sample, same run."]
     ops.write_results(args.out, "operators_burgers", machine, out_rows, "Operators on 1-D Burgers", settings,

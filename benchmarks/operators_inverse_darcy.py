@@ -1,9 +1,10 @@
 """Inverse Darcy (noisy u -> coefficient a on a coarse grid) with the Galerkin Transformer, FNO, MgNO, DeepONet.
 
-Problem: ``problems/darcy_inverse.py``: the input is the Darcy solution ``u`` on ``--resolution`` (43)
-nodes per axis with relative Gaussian noise (``u + noise * rms(u) * xi``), the output the coefficient
-``a`` (3 or 12) on the 22 x 22 grid of every second node (of 85: every fourth; the Galerkin
-Transformer's inverse example maps 141 -> 36 nodes). Noise levels 0, 1% and 10%, as in the paper.
+Problem: ``problems/darcy_inverse.py``: the input is the Darcy solution ``u`` on ``--resolutions`` (43,
+and 85) nodes per axis with relative Gaussian noise (``u + noise * rms(u) * xi``), the output the
+coefficient ``a`` (3 or 12) on the 22 x 22 grid of every second node of 43 (every fourth of 85, the
+Galerkin Transformer's inverse example's ratio: it maps 141 -> 36 nodes). Noise levels 0, 1% and 10%,
+as in the paper. Each row states its input ``resolution``; one table holds both.
 
 Data: the forward Darcy file of ``operators_darcy`` (85 nodes solved on 421, same seed: the same
 ``(a, u)`` samples and splits), strided to ``--resolution``, with the noise added by
@@ -12,9 +13,9 @@ would draw (shard by shard). At the file's own resolution each noise level is th
 ``sciml generate darcy_inverse`` makes, without solving 1100 421 x 421 systems per level
 (:func:`noisy_inverse_data`; ``tests/test_operator_training.py`` checks the equality); at a stride of it
 the noise streams are the same and the solution is the finer solve's. Train = the first ``n_train``,
-test = the last ``n_test``. ``rel_l2_mean_fine``: the same models given ``u`` at ``--fine`` (85) nodes
-on the same test samples (the file at full resolution) with the same noise level (drawn at 85),
-still answering on the 22 x 22 grid.
+test = the last ``n_test``. ``rel_l2_mean_fine``: models trained below ``--fine`` (85) nodes given ``u``
+at 85 nodes on the same test samples (the file at full resolution) with the same noise level (drawn at
+85), still answering on the 22 x 22 grid; rows trained at 85 have none.
 
 Recipes (every row holds its ``recipe``):
 
@@ -33,7 +34,8 @@ There is no classical inverse solver in sciml to time: ``reference_ms_per_sample
 needs many of them).
 
 Run: ``python benchmarks/operators_inverse_darcy.py --threads 2``; ``--quick`` (tiny sizes, one epoch,
-writes ``operators_inverse_darcy.quick.json``); ``--noise 0.01``; ``--methods galerkin fno``.
+writes ``operators_inverse_darcy.quick.json``); ``--noise 0.01``; ``--methods galerkin fno``;
+``--resolutions 85``.
 Writes ``benchmarks/results/operators_inverse_darcy.json`` and ``operators_inverse_darcy.md``.
 """
 
@@ -105,10 +107,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes at the real resolution (smoke test)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01, 0.1])
-    parser.add_argument("--resolution", type=int, default=43, help="input nodes per axis (a stride of the file)")
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[43],
+                        help="input nodes per axis (strides of the file), one set of rows each")
     parser.add_argument("--data-resolution", type=int, default=85, help="the darcy file the inputs are strided from")
-    parser.add_argument("--fine", type=int, default=None, help="fine evaluation resolution (default 85, --quick 0; "
-                        "0: none): the file's resolution reads the same test samples, another makes fresh ones")
+    parser.add_argument("--fine", type=int, default=None, help="fine evaluation resolution of rows trained below "
+                        "it (default 85, --quick 0; 0: none): the file's resolution reads the same test samples, "
+                        "another makes fresh ones")
     parser.add_argument("--paper-size", action="store_true", help="the paper's Galerkin inverse model (d 192, 6 "
                         "layers) instead of the CPU-sized one")
     parser.add_argument("--epochs", type=int, default=50)
@@ -128,15 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     module = problem_module("darcy_inverse")
     n = args.n_train + args.n_test
     epochs_of = ops.parse_epochs_of(args.epochs_of, METHODS)
-    # Shared settings: rows trained under other ones are discarded; noise levels and recipes are per row.
+    # Shared settings: rows trained under other ones are discarded; resolutions, noise levels and
+    # recipes are per row.
     settings = {"problem": module.make_problem(0.01, OUTPUT_SIZE).describe(), "output_size": OUTPUT_SIZE,
-                "resolution": args.resolution, "fine": args.fine, "n_train": args.n_train, "n_test": args.n_test,
+                "fine": args.fine, "n_train": args.n_train, "n_test": args.n_test,
                 "seed": args.seed, "quick": args.quick, "infer_batch": args.infer_batch,
                 "data": f"the darcy file at {args.data_resolution} ({n} samples, seed {args.seed}) strided to "
-                        f"{args.resolution}, with generate()'s noise streams of darcy_inverse"}
+                        "each row's resolution, with generate()'s noise streams of darcy_inverse"}
     rows = ops.Rows(args.out, settings, ops.RUNS / bench)
     data = ops.dataset_file(darcy, n, args.data_resolution, args.seed, args.workers)
-    forward = ops.load(data, np.arange(n), ops.stride_between(args.data_resolution, args.resolution))
     fine_forward, fine_rows, fine_seed = None, slice(None), args.seed + 1
     if args.fine == args.data_resolution:  # the same test samples at full resolution (noise drawn there)
         fine_forward, fine_rows, fine_seed = ops.load(data, np.arange(n)), slice(args.n_train, n), args.seed
@@ -146,35 +150,39 @@ def main(argv: list[str] | None = None) -> None:
     k = min(args.reference_samples, args.n_test)
     as_made = ops.load(data, np.arange(n - k, n))  # one forward solve as the data were made (at the file's grid)
     forward_ms = ops.reference_ms_per_sample(darcy, {"a": as_made.x[:, 0].double().numpy()}, as_made.grid)
-    for noise in args.noise:
-        problem = module.make_problem(noise=noise, output_size=OUTPUT_SIZE)
-        full = noisy_inverse_data(problem, forward, args.seed)
-        train = ops.ArrayData(full.x[: args.n_train], full.y[: args.n_train], full.grid, ("u",), ("a",))
-        tests = {"test": ops.ArrayData(full.x[args.n_train :], full.y[args.n_train :], full.grid, ("u",), ("a",))}
-        if fine_forward is not None:
-            fine = noisy_inverse_data(problem, fine_forward, fine_seed)
-            tests["fine"] = ops.ArrayData(fine.x[fine_rows], fine.y[fine_rows], fine.grid, ("u",), ("a",))
-        for method in args.methods:
-            recipe = recipes(epochs_of.get(method, args.epochs), args.resolution,
-                             paper_size=args.paper_size)[method]
-            row_id = f"{method}@noise{noise:g}"
+    for res in args.resolutions:
+        forward = ops.load(data, np.arange(n), ops.stride_between(args.data_resolution, res))
+        fine_here = fine_forward is not None and args.fine > res
+        for noise in args.noise:
+            problem = module.make_problem(noise=noise, output_size=OUTPUT_SIZE)
+            full = noisy_inverse_data(problem, forward, args.seed)
+            train = ops.ArrayData(full.x[: args.n_train], full.y[: args.n_train], full.grid, ("u",), ("a",))
+            tests = {"test": ops.ArrayData(full.x[args.n_train :], full.y[args.n_train :], full.grid, ("u",),
+                                           ("a",))}
+            if fine_here:
+                fine = noisy_inverse_data(problem, fine_forward, fine_seed)
+                tests["fine"] = ops.ArrayData(fine.x[fine_rows], fine.y[fine_rows], fine.grid, ("u",), ("a",))
+            for method in args.methods:
+                recipe = recipes(epochs_of.get(method, args.epochs), res, paper_size=args.paper_size)[method]
+                row_id = f"{method}@{res}@noise{noise:g}"
 
-            def make(method: str = method, recipe: dict = recipe, row_id: str = row_id, noise: float = noise,
-                     train: Any = train, tests: dict = tests) -> dict[str, Any]:
-                row = ops.train_row(row_id, method, recipe, train, tests, bench=bench, seed=args.seed,
-                                    infer_batch=args.infer_batch, output_size=OUTPUT_SIZE)
-                row.update(noise=noise, resolution=args.resolution, output_size=OUTPUT_SIZE,
-                           fine_resolution=args.fine or None,
-                           fine_samples=None if not args.fine else "same test samples" if args.fine ==
-                           args.data_resolution else f"{args.n_test} fresh samples, seed {args.seed + 1}",
-                           reference_ms_per_sample=None, forward_solve_ms_per_sample=forward_ms,
-                           threads=args.threads)
-                return ops.add_speedup(row)
+                def make(method: str = method, recipe: dict = recipe, row_id: str = row_id, noise: float = noise,
+                         train: Any = train, tests: dict = tests, res: int = res,
+                         fine_here: bool = fine_here) -> dict[str, Any]:
+                    row = ops.train_row(row_id, method, recipe, train, tests, bench=bench, seed=args.seed,
+                                        infer_batch=args.infer_batch, output_size=OUTPUT_SIZE)
+                    row.update(noise=noise, resolution=res, output_size=OUTPUT_SIZE,
+                               fine_resolution=args.fine if fine_here else None,
+                               fine_samples=None if not fine_here else "same test samples" if args.fine ==
+                               args.data_resolution else f"{args.n_test} fresh samples, seed {args.seed + 1}",
+                               reference_ms_per_sample=None, forward_solve_ms_per_sample=forward_ms,
+                               threads=args.threads)
+                    return ops.add_speedup(row)
 
-            rows.run(row_id, recipe, make)
-    out_rows = rows.table(lambda r: (r["noise"], METHODS.index(r["method"])))
-    notes = [f"Inverse Darcy: u on {args.resolution}^2 with relative Gaussian noise -> a on {OUTPUT_SIZE}^2; "
-             f"{args.n_train} train / {args.n_test} test; torch threads per row in `threads`, on {machine['cpu']}.",
+                rows.run(row_id, recipe, make)
+    out_rows = rows.table(lambda r: (r["noise"], r["resolution"], METHODS.index(r["method"])))
+    notes = [f"Inverse Darcy: u on resolution^2 nodes with relative Gaussian noise -> a on {OUTPUT_SIZE}^2; "
+             f"{args.n_train} train / {args.n_test} test; torch threads and CPU per row (`threads`, `cpu`).",
              f"No classical inverse solver is timed; one forward solve as the data were made costs "
              f"{forward_ms:.0f} ms per sample (forward_solve_ms_per_sample)."]
     ops.write_results(args.out, "operators_inverse_darcy", machine, out_rows,
