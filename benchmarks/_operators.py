@@ -415,7 +415,10 @@ def markdown(title: str, rows: list[dict[str, Any]], notes: Sequence[str]) -> st
     columns = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
     lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join([*lines, "", *notes, ""])
+    # A row's own caveat (``note``: how it was made differs from the rest of the table) goes under it.
+    keys = [c for c in ("method", "resolution", "noise") if any(c in r for r in rows)]
+    caveats = [f"- {', '.join(f'{k} {_fmt(r.get(k))}' for k in keys)}: {r['note']}." for r in rows if r.get("note")]
+    return "\n".join([*lines, "", *notes, *([""] + caveats if caveats else []), ""])
 
 
 def write_results(out: Path, benchmark: str, machine: dict[str, Any], rows: list[dict[str, Any]], title: str,
