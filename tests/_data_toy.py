@@ -4,8 +4,8 @@ As a problem file (``sciml.load_problem(path)``) it defines ``problem``: two ran
 from a small sine-series space, one fixed input, and a batched reference made of a few Jacobi
 sweeps and a cumulative sum, solved on a grid twice as fine (``solve_stride=2``).
 
-As a script, ``python _data_toy.py OUT N SHARD_SIZE SEED LOG`` generates ``OUT`` from it and appends
-one line ``done total`` to ``LOG`` after every shard, so that a test can kill it mid-way.
+As a script, ``python _data_toy.py OUT N SHARD_SIZE SEED LOG [WORKERS]`` generates ``OUT`` from it and
+appends one line ``done total`` to ``LOG`` after every shard, so that a test can kill it mid-way.
 ``SCIML_TOY_SLEEP`` (seconds) slows the reference down; ``SCIML_TOY_HOLD_AT`` (samples) makes the script
 stop there until it is killed, so that a test can kill it mid-way without a race.
 """
@@ -89,6 +89,7 @@ if __name__ == "__main__":
     from sciml.data import generate
 
     out, n, shard_size, seed, log = sys.argv[1:6]
+    workers = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 
     def report(done: int, total: int) -> None:
         with open(log, "a") as fh:
@@ -97,4 +98,5 @@ if __name__ == "__main__":
             while True:  # hold here until the test's SIGKILL: no race with the remaining shards
                 time.sleep(3600)
 
-    generate(__file__, int(n), seed=int(seed), path=out, shard_size=int(shard_size), progress=report)
+    generate(__file__, int(n), seed=int(seed), path=out, shard_size=int(shard_size), progress=report,
+             workers=workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -253,6 +254,57 @@ def test_sigkill_then_resume_is_identical(toy_file, tmp_path):
     assert 2 <= done.sum() < len(done)
     generate(TOY, N, seed=SEED, path=path, shard_size=SHARD, progress=False)
     _assert_same_file(path, toy_file)
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_end_with_a_killed_parent(tmp_path):
+    """SIGKILL of the generating process alone (not its group) must not leave workers in a solve."""
+    repo = str(Path(sciml.__file__).resolve().parents[1])
+    env = {**os.environ, "SCIML_TOY_SLEEP": "600",  # every reference call outlives the test
+           "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, str(TOY), str(tmp_path / "t.h5"), "8", "2", "0", str(tmp_path / "log"), "2"]
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, start_new_session=True)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 300
+        while len(workers) < 2:  # both workers started (and asleep in the reference)
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the workers never started"
+            workers = {p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+            time.sleep(0.05)
+        time.sleep(2)  # past their initializer
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "workers outlived the killed parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stderr.close()
 
 
 def test_truncated_partial_starts_over(toy_file, tmp_path):
