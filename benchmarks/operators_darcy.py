@@ -6,7 +6,8 @@ strided, as the FNO data were); the 43 x 43 rows train on every second node of t
 about ten times finer). Train = the first ``n_train`` samples, test = the last ``n_test``; every method
 sees the same samples in the same splits. ``rel_l2_mean_fine``: 43 rows are evaluated at 85 on the same
 test samples (the file at full resolution); 85 rows at ``--fine-top`` (169 by default) on ``n_test``
-fresh samples generated there with seed ``seed + 1`` (other instances, see ``fine_samples``).
+fresh samples generated there with seed ``seed + 1`` (other instances, see ``fine_samples``); each such
+sample is solved on 845 x 845 nodes, minutes on a 2-core CPU, so ``--fine-top 0`` leaves it out.
 
 Recipes, each the paper's scaled to a shared 2-core CPU (every row holds its ``recipe``, every number):
 
@@ -114,13 +115,13 @@ def main(argv: list[str] | None = None) -> None:
     problem = sciml.load_problem("darcy")
     n = args.n_train + args.n_test
     epochs_of = ops.parse_epochs_of(args.epochs_of, METHODS)
-    # Shared settings: rows trained under other ones are discarded. Resolutions, methods and recipes
-    # are per row, so the table can grow run by run.
+    # Shared settings: rows trained under other ones are discarded. Resolutions, methods, recipes and
+    # the fine evaluation (``fine_resolution``; --fine-top 0 skips the costly 169 file) are per row, so
+    # the table can grow run by run.
     settings = {"problem": problem.describe(), "n_train": args.n_train, "n_test": args.n_test, "seed": args.seed,
                 "data": f"darcy at {args.data_resolution} (solved at {problem.solve_grid(problem.resolve_grid(args.data_resolution)).shape[0]}), "
                         f"{n} samples, seed {args.seed}; train = first n_train, test = last n_test",
-                "fine_top": args.fine_top, "quick": args.quick, "infer_batch": args.infer_batch,
-                "reference_samples": args.reference_samples}
+                "quick": args.quick, "infer_batch": args.infer_batch, "reference_samples": args.reference_samples}
     rows = ops.Rows(args.out, settings, ops.RUNS / bench)
     data = ops.dataset_file(problem, n, args.data_resolution, args.seed, args.workers)
     test_rows = np.arange(args.n_train, n)
