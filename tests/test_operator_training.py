@@ -89,6 +89,23 @@ def test_output_grid_reads_targets_and_fine_answers_at_the_coarse_nodes():
         OperatorTask(nn.Identity(), grid, ["u"], ["a"], output_size=1)
 
 
+def test_per_sample_errors_are_the_eval_mode_model_s_in_any_mode():
+    """Right after training the task is in train mode: errors must still be without dropout (the
+    Galerkin Transformer rows of session 9 were measured with it), and the mode comes back."""
+    grid = Grid(9, ndim=2)
+    torch.manual_seed(0)
+    task = OperatorTask(nn.Sequential(nn.Conv2d(1, 1, 1), nn.Dropout(0.5)), grid, ["u"], ["a"])
+    x = torch.randn(6, 1, 9, 9)
+    data = [{"x": x, "y": 2 * x + 1}]
+    task.eval()
+    reference = task.per_sample_errors(data)
+    task.train()
+    first, second = task.per_sample_errors(data), task.per_sample_errors(data)
+    assert task.training
+    np.testing.assert_array_equal(first, reference)
+    np.testing.assert_array_equal(second, reference)
+
+
 def test_run_clock_and_parameter_count():
     assert count_parameters([torch.zeros(3, 4), torch.zeros(2, dtype=torch.complex64)]) == 16
     clock = RunClock()

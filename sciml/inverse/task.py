@@ -283,18 +283,19 @@ class MeasurementTask(Task):
         rel_l1, rel_l2 = self._errors(batch)
         return {"rel_l1": float(rel_l1.mean()), "rel_l2": float(rel_l2.mean())}
 
-    @torch.no_grad()
     def per_sample_errors(self, data: Any, patterns: Any = None, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """Relative L1 and L2 of every sample of ``data`` (all probes, or the subset ``patterns``)."""
+        """Relative L1 and L2 of every sample of ``data`` (all probes, or the subset ``patterns``), in
+        eval mode whatever mode the task is in (:meth:`~sciml.train.Task.evaluating`)."""
         device = self.m_mean.device
         l1, l2 = [], []
-        for start in range(0, len(data), batch_size):
-            m, y = data.m[start:start + batch_size].to(device), data.y[start:start + batch_size].to(device)
-            if patterns is not None:
-                m = m[:, torch.as_tensor(np.asarray(patterns), device=device)]
-            prediction = self(m, patterns)
-            l1.append(relative_l1_per_sample(prediction.float(), y.float()).cpu())
-            l2.append(_relative_l2_per_sample(prediction.float(), y.float()).cpu())
+        with self.evaluating():
+            for start in range(0, len(data), batch_size):
+                m, y = data.m[start:start + batch_size].to(device), data.y[start:start + batch_size].to(device)
+                if patterns is not None:
+                    m = m[:, torch.as_tensor(np.asarray(patterns), device=device)]
+                prediction = self(m, patterns)
+                l1.append(relative_l1_per_sample(prediction.float(), y.float()).cpu())
+                l2.append(_relative_l2_per_sample(prediction.float(), y.float()).cpu())
         return {"rel_l1": torch.cat(l1).double().numpy(), "rel_l2": torch.cat(l2).double().numpy()}
 
     # -- checkpoints -----------------------------------------------------------------------------------

@@ -246,12 +246,14 @@ class OperatorTask(Task):
 
     @torch.no_grad()
     def per_sample_errors(self, loader: Any) -> np.ndarray:
-        """Relative L2 of every sample of ``loader`` (for the mean and the median the papers report)."""
+        """Relative L2 of every sample of ``loader`` (for the mean and the median the papers report),
+        in eval mode whatever mode the task is in (:meth:`~sciml.train.Task.evaluating`)."""
         device = next(self.parameters()).device
         errors = []
-        for batch in loader:
-            prediction, y = self._per_sample({k: v.to(device) for k, v in batch.items() if k in ("x", "y")})
-            errors.append(relative_l2_per_sample(prediction.float(), y.float()).cpu().numpy())
+        with self.evaluating():
+            for batch in loader:
+                prediction, y = self._per_sample({k: v.to(device) for k, v in batch.items() if k in ("x", "y")})
+                errors.append(relative_l2_per_sample(prediction.float(), y.float()).cpu().numpy())
         return np.concatenate(errors)
 
     def _spacing(self, y: torch.Tensor) -> list[float]:

@@ -47,8 +47,11 @@ Attributes the checkpoint records
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
@@ -108,6 +111,19 @@ class Task(nn.Module):
                 f"{type(self).__name__}: the checkpoint holds extra task state {sorted(state)} but the "
                 "task does not implement load_state_for_checkpoint()"
             )
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (dropout off, a measurement-sampling model on all its inputs) and ``no_grad``
+        for the block, then the mode the task was in: errors computed right after training are the
+        trained model's, not one dropout draw's."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
 
     # -- helpers used by the Trainer --------------------------------------------------------
     def trained_model(self) -> nn.Module:
