@@ -58,18 +58,23 @@ def saved_plan(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None
     return None
 
 
-def machine_info(threads: int) -> dict[str, Any]:
-    """CPU model, cores, torch threads, versions and the load average when the benchmark started."""
-    import numpy
-    import torch
-
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor or machine elsewhere)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
+    return cpu
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    """CPU model, cores, torch threads, versions and the load average when the benchmark started."""
+    import numpy
+    import torch
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
             "torch": torch.__version__, "numpy": numpy.__version__, "platform": platform.platform(),
             "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 

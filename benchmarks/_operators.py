@@ -233,12 +233,11 @@ def train_row(row_id: str, method: str, recipe: dict[str, Any], train: ArrayData
         eval_every=steps_per_epoch * max(1, epochs // 5), progress=progress, resume=True,
     )
     result = trainer.fit()
-    from _common import machine_info
+    from _common import cpu_model
 
     # Tables grow over sessions that may land on other machines: every row names the CPU it was timed on.
     row: dict[str, Any] = {"method": method, "params": result.params, "s_per_epoch": result.s_per_epoch,
-                           "epochs": result.epochs, "train_seconds": result.train_seconds,
-                           "cpu": machine_info(torch.get_num_threads())["cpu"]}
+                           "epochs": result.epochs, "train_seconds": result.train_seconds, "cpu": cpu_model()}
     for name, data in tests.items():
         errors = task.per_sample_errors(DataLoader(data, batch_size=50))
         suffix = "" if name == "test" else "_fine"

@@ -131,11 +131,10 @@ def _end_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(payload: tuple[str, Any], fingerprint: str, parent: int | None = None) -> None:
+def _init_worker(payload: tuple[str, Any], fingerprint: str, parent: int) -> None:
     """Process initializer: end with the parent, one BLAS thread, then rebuild the problem (from its
     file or a pickle)."""
-    if parent is not None:
-        _end_with_parent(parent)
+    _end_with_parent(parent)
     try:
         from threadpoolctl import threadpool_limits
 

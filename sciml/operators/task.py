@@ -244,7 +244,6 @@ class OperatorTask(Task):
         rel = relative_l2_per_sample(prediction.float(), y.float())
         return {"rel_l2": float(rel.mean()), "mse": float(mse_per_sample(prediction, y).mean())}
 
-    @torch.no_grad()
     def per_sample_errors(self, loader: Any) -> np.ndarray:
         """Relative L2 of every sample of ``loader`` (for the mean and the median the papers report),
         in eval mode whatever mode the task is in (:meth:`~sciml.train.Task.evaluating`)."""
